@@ -1,0 +1,200 @@
+"""Pydantic models for every stage, YAML profiles and ``--set key=value`` overrides.
+
+Every model forbids unknown keys and is frozen: a typo in a YAML file or an override fails at
+start-up with the dotted key named, before any worker starts.
+
+    cfg = load_config("default", overrides=["clips.max_seconds=8", "writer.rows_per_shard=64"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(StrictModel):
+    """Ray resources of one stage. Each CPU stage runs as tasks, each model stage as an actor pool."""
+
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per task/actor.")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per actor (fractions share a GPU).")
+    concurrency: int | None = Field(
+        None, ge=1, description="Max parallel tasks, or the actor pool size; None lets Ray decide."
+    )
+    batch_size: int = Field(1, ge=1, description="Rows per call; explicit for GPU stages.")
+
+
+class SourcesConfig(StrictModel):
+    extensions: tuple[str, ...] = Field(
+        (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".3gp"),
+        description="File extensions taken when the input is a directory or glob (case-insensitive).",
+    )
+    recursive: bool = Field(True, description="Walk sub-directories of a directory input.")
+    manifest_column: str = Field("uri", description="Column holding URIs in a Parquet manifest input.")
+    limit: int | None = Field(None, ge=1, description="Take only the first N sources (sorted by URI).")
+
+
+class ProbeConfig(StrictModel):
+    require_audio: bool = Field(True, description="Reject sources without an audio stream (triplets carry audio).")
+    reject_vfr: bool = Field(False, description="Reject variable-frame-rate sources instead of resampling them.")
+    max_pixels: int = Field(4096 * 4096, ge=1, description="Reject sources whose frame area is above this.")
+    max_side: int = Field(8192, ge=1, description="Reject sources with a side longer than this.")
+    min_side: int = Field(64, ge=1, description="Reject sources with a side shorter than this.")
+    resources: Resources = Resources(num_cpus=0.25)
+
+
+class ShotsConfig(StrictModel):
+    backend: Literal["pyscenedetect-content", "pyscenedetect-adaptive", "none"] = Field(
+        "pyscenedetect-content", description="Shot detector; 'none' treats each source as one shot."
+    )
+    threshold: float | None = Field(
+        None, gt=0, description="Detector threshold (None = the detector's own default: 27 content, 3 adaptive)."
+    )
+    min_shot_seconds: float = Field(0.6, ge=0, description="Shortest shot the detector may report.")
+    detect_width: int = Field(256, ge=32, description="Frames are downscaled to this width for detection.")
+
+
+class ClipsConfig(StrictModel):
+    fps: float = Field(25.0, gt=0, description="Output frame rate (HuMo: 25).")
+    min_seconds: float = Field(2.0, gt=0, description="Shots shorter than this are rejected; shorter tails dropped.")
+    max_seconds: float = Field(10.0, gt=0, description="Longest clip; longer shots are split.")
+    frame_rule: Literal["4k+1", "any"] = Field(
+        "4k+1", description="Snap clip lengths to 4k+1 frames (Wan VAE temporal compression) or keep any."
+    )
+    shot_margin_seconds: float = Field(
+        0.12, ge=0, description="Trimmed at each end of a shot so transition frames never start or end a clip."
+    )
+    short_side: int = Field(480, ge=16, description="Resize so the short side is this (keeps aspect, even sizes).")
+    upscale: bool = Field(False, description="Allow upscaling sources smaller than short_side.")
+    video_codec: Literal["libx264"] = "libx264"
+    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
+    preset: str = Field("veryfast", description="x264 preset.")
+    audio_sample_rate: int = Field(16000, description="Audio sample rate (HuMo/Whisper: 16 kHz mono).")
+    audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
+    resources: Resources = Resources(num_cpus=1.0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ClipsConfig:
+        if self.min_seconds > self.max_seconds:
+            raise ValueError(f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})")
+        return self
+
+
+class WriterConfig(StrictModel):
+    rows_per_shard: int = Field(128, ge=1, description="Triplet rows per Parquet shard.")
+    row_group_rows: int = Field(16, ge=1, description="Rows per row group (media rows are large).")
+    compression: Literal["zstd", "snappy", "none"] = Field(
+        "zstd", description="Codec for metadata columns; media columns are stored uncompressed."
+    )
+    rejects_per_shard: int = Field(4096, ge=1, description="Reject rows per rejects shard.")
+    report: bool = Field(True, description="Write report/index.html at the end.")
+
+
+class RayConfig(StrictModel):
+    address: str | None = Field(None, description="Ray cluster address; None starts a local cluster.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (None = all).")
+    object_store_memory: int | None = Field(
+        1 << 30, description="Object store bytes of a local cluster; bounded so memory stays predictable."
+    )
+    max_sources_in_flight: int = Field(
+        8, ge=1, description="Sources decoded at once; caps memory of the streaming job."
+    )
+
+
+class CurateConfig(StrictModel):
+    """The whole curation job. Each field is one stage family."""
+
+    sources: SourcesConfig = SourcesConfig()
+    probe: ProbeConfig = ProbeConfig()
+    shots: ShotsConfig = ShotsConfig()
+    clips: ClipsConfig = ClipsConfig()
+    writer: WriterConfig = WriterConfig()
+    ray: RayConfig = RayConfig()
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key."""
+
+
+def configs_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_profile(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a profile in configs/ (``default``, ``gpu``)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    candidate = configs_dir() / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = sorted(x.stem for x in configs_dir().glob("*.yaml"))
+        raise ConfigError(f"unknown config profile {name_or_path!r}; known profiles: {known}, or pass a YAML path")
+    return candidate
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` to nested dict ``data``; the value is parsed as YAML (8, true, [1, 2], text)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like key.path=value")
+    key, raw = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {assignment!r} has an empty key")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid config ({origin}):"]
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"))
+    return "\n".join(lines)
+
+
+def build_model(model_cls: type[StrictModel], data: dict[str, Any], origin: str) -> Any:
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from None
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+def load_config(
+    profile: str | Path = "default",
+    overrides: list[str] | None = None,
+    model_cls: type[StrictModel] = CurateConfig,
+) -> Any:
+    path = resolve_profile(profile)
+    data = load_yaml(path)
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    return build_model(model_cls, data, origin=str(path))
