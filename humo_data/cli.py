@@ -1,0 +1,95 @@
+"""humo-data command line: curate, validate, inspect (+ train, features, import, generate with the
+``train`` extra). Heavy modules import inside each command so ``--help`` stays fast.
+
+    humo-data curate --input videos/ --output out/ --config default --set clips.max_seconds=8
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="humo-data",
+    help="Curate HuMo-style (text, reference images, audio, video) training data and train on it.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+ConfigOpt = Annotated[str, typer.Option("--config", "-c", help="Profile name in configs/ or a YAML path.")]
+SetOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--set", "-s", help="Override a config key: section.key=value (repeatable)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def curate(
+    input: Annotated[str, typer.Option("--input", "-i", help="Directory, glob, .txt list or Parquet manifest of videos.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output dataset directory.")],
+    config: ConfigOpt = "default",
+    set_: SetOpt = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray address (default: start a local cluster).")] = None,  # noqa: UP045
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run the streaming curation job and write Parquet shards, rejects, manifest and report."""
+    from humo_data.config import ConfigError, load_config
+
+    overrides = list(set_ or [])
+    if address:
+        overrides.append(f"ray.address={address}")
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as err:
+        _fail(str(err))
+    from pipelines.curate import run_curate
+
+    summary = run_curate(input, output, cfg, show_progress=progress)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+@app.command()
+def validate(dataset: Annotated[Path, typer.Argument(help="Output directory of a curate run.")]) -> None:
+    """Check a dataset against schemas/: columns, types, manifest counts, sha256 of each shard."""
+    from humo_data.io.validate import validate_dataset
+
+    problems = validate_dataset(dataset)
+    if problems:
+        for p in problems:
+            typer.secho(f"  - {p}", fg=typer.colors.RED, err=True)
+        _fail(f"{dataset}: {len(problems)} problem(s)", code=1)
+    typer.secho(f"{dataset}: valid", fg=typer.colors.GREEN)
+
+
+@app.command()
+def inspect(
+    dataset: Annotated[Path, typer.Argument(help="Output directory of a curate run.")],
+    rows: Annotated[int, typer.Option(help="Sample rows to print.")] = 5,
+) -> None:
+    """Print a dataset's summary (counts, rejects by reason, durations) and a few rows."""
+    from humo_data.report.inspect import print_inspection
+
+    print_inspection(dataset, rows=rows)
+
+
+def _register_optional_commands() -> None:
+    """Trainer commands live with the trainer; their modules import torch only when a command runs."""
+    try:
+        from humo_data.train.cli import register as register_train
+    except ImportError:  # the trainer package is absent from a stripped install
+        return
+    register_train(app)
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":
+    app()
