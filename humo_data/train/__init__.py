@@ -1,0 +1,1 @@
+"""Compact two-stage HuMo trainer (needs the ``train`` extra: torch, diffusers, transformers)."""
