@@ -1,0 +1,122 @@
+"""A corpus of bad (and awkward but valid) source files, with the probe verdict each must get.
+
+    expected = make_fault_corpus(tmp_path)   # {"zero.mp4": "empty_file", "valid.mp4": None, ...}
+
+Files are generated with ffmpeg (lavfi testsrc2 + sine) and byte edits, small and fast (~2-4 s in
+all). ``None`` means the file is valid and must be accepted under the default ProbeConfig.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+from humo_data.media.ffmpeg import run_ffmpeg, safe_path
+
+FPS = 25
+SIZE = "160x120"
+
+# Valid files whose names a shell or option parser would choke on.
+ODD_NAMES = (
+    "with space.mp4",
+    'it\'s "quoted".mp4',
+    "ünïcødé_视频.mp4",
+    "-leading_dash.mp4",
+)
+
+# name -> properties the probe must report for these valid files
+VALID_PROPERTIES: dict[str, dict[str, object]] = {
+    "valid.mp4": {"vfr": False, "rotation": 0, "has_audio": True},
+    "vfr.mp4": {"vfr": True},
+    "rotated.mp4": {"rotation": 90},
+}
+
+
+def _encode(out: Path, *, seconds: float, audio: bool = True, extra: list[str] | None = None) -> None:
+    args = ["-f", "lavfi", "-i", f"testsrc2=s={SIZE}:r={FPS}:d={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=f=440:sample_rate=16000:d={seconds}"]
+    args += extra or []
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-shortest"] if audio else ["-an"]
+    run_ffmpeg([*args, "-y", safe_path(out)])
+
+
+def make_fault_corpus(dir: Path) -> dict[str, str | None]:
+    """Write the corpus into ``dir``; return file name -> expected probe reject reason (None = valid)."""
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    expected: dict[str, str | None] = {}
+
+    valid = dir / "valid.mp4"
+    _encode(valid, seconds=3)
+    expected["valid.mp4"] = None
+    for name in ODD_NAMES:
+        shutil.copyfile(valid, dir / name)
+        expected[name] = None
+
+    (dir / "zero.mp4").write_bytes(b"")
+    expected["zero.mp4"] = "empty_file"
+
+    # The mp4 muxer writes the moov atom at the end: half a file has no index at all.
+    data = valid.read_bytes()
+    (dir / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    expected["truncated.mp4"] = "unreadable"
+
+    (dir / "text.mp4").write_text("this is a text file with a video extension\n" * 20)
+    expected["text.mp4"] = "unreadable"
+
+    (dir / "random.mov").write_bytes(rng.randbytes(64 * 1024))
+    expected["random.mov"] = "unreadable"
+
+    _encode(dir / "no_audio.mp4", seconds=2, audio=False)
+    expected["no_audio.mp4"] = "no_audio_stream"
+
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=f=440:sample_rate=16000:d=2", "-c:a", "aac", "-y", safe_path(dir / "audio_only.mp4")])  # fmt: skip
+    expected["audio_only.mp4"] = "no_video_stream"
+
+    # One video frame beside 1 s of audio (so it is not rejected for missing audio first).
+    run_ffmpeg(
+        [
+            "-f", "lavfi", "-i", f"testsrc2=s={SIZE}:r={FPS}:d={1 / FPS}",
+            "-f", "lavfi", "-i", "sine=f=440:sample_rate=16000:d=1",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-y", safe_path(dir / "one_frame.mp4"),
+        ]
+    )  # fmt: skip
+    expected["one_frame.mp4"] = "too_short"
+
+    # A sound container whose video payload is zeroed: opens, lists streams, decodes nothing.
+    run_ffmpeg(["-i", safe_path(valid), "-c", "copy", "-movflags", "+faststart", "-y", safe_path(dir / "corrupt.mp4")])  # fmt: skip
+    data = bytearray((dir / "corrupt.mp4").read_bytes())
+    payload = data.index(b"mdat") + 4
+    data[payload:] = bytes(len(data) - payload)
+    (dir / "corrupt_video.mp4").write_bytes(bytes(data))
+    (dir / "corrupt.mp4").unlink()
+    expected["corrupt_video.mp4"] = "undecodable_video"
+
+    # 4400x4400 = 19.4 Mpx > default max_pixels (4096^2); gray frames encode fast at any size.
+    run_ffmpeg(
+        [
+            "-f", "lavfi", "-i", f"color=c=gray:s=4400x4400:r={FPS}:d=0.6",
+            "-f", "lavfi", "-i", "sine=f=440:sample_rate=16000:d=0.6",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            "-y", safe_path(dir / "huge_4400.mp4"),
+        ]
+    )  # fmt: skip
+    expected["huge_4400.mp4"] = "resolution_too_large"
+
+    # Real VFR: every third frame is shown 20 ms late, so frame durations alternate 60/20/40 ms.
+    _encode(
+        dir / "vfr.mp4",
+        seconds=3,
+        extra=["-vf", "setpts='(N/25+0.02*eq(mod(N,3),0))/TB'", "-fps_mode", "passthrough"],
+    )
+    expected["vfr.mp4"] = None
+
+    # Phone-style rotation: frames stored landscape, display matrix says turn 90 degrees.
+    run_ffmpeg(["-display_rotation", "90", "-i", safe_path(valid), "-c", "copy", "-y", safe_path(dir / "rotated.mp4")])  # fmt: skip
+    expected["rotated.mp4"] = None
+
+    return expected
