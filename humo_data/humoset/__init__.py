@@ -1,0 +1,1 @@
+"""HuMoSet (HuMo's released dataset layout): scan a folder and import it into triplet shards."""

@@ -1,0 +1,209 @@
+"""Pydantic config of a training run: model preset, data, optimiser, schedule, stage, task mix,
+EMA, precision, checkpointing, logging and Ray. YAML profiles live in configs/train/.
+
+    cfg = load_train_config("stage1", overrides=["optim.lr=5e-5", "data.sources=[out/]"])
+
+Every model forbids unknown keys (a typo fails at start-up with the dotted key named). The
+resolved config is saved beside the checkpoints (``trainer_state.json``) so a run explains itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from humo_data.config import ConfigError, StrictModel, apply_override, build_model, load_yaml
+
+
+class ModelConfig(StrictModel):
+    preset: str = Field("tiny", description="HuMoConfig preset: tiny, humo-1.7b, humo-17b.")
+    weights_dir: str | None = Field(
+        None,
+        description="Local directory of released HuMo / Wan2.1 weights to fine-tune from (None = random init).",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute block activations in backward (saves memory)."
+    )
+
+
+class DataConfig(StrictModel):
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Dataset dirs (curate output or triplets/ dir), shard globs / URIs (fsspec), or HuMoSet folders.",
+    )
+    format: Literal["auto", "triplets", "humoset"] = Field(
+        "auto", description="How to read each source; auto = HuMoSet when video_caption.parquet is present."
+    )
+    frames: int = Field(
+        97, ge=1, description="Frames per sample at `fps` (must be 4k+1: Wan VAE temporal stride)."
+    )
+    fps: float = Field(25.0, gt=0, description="Sample frame rate; clips at other rates are resampled.")
+    height: int = Field(480, ge=16, description="Bucket height (multiple of 16).")
+    width: int = Field(832, ge=16, description="Bucket width (multiple of 16).")
+    short_clips: Literal["skip", "error"] = Field(
+        "skip", description="A clip with fewer than `frames` frames is skipped (counted) or raises."
+    )
+    clip_start: Literal["random", "start"] = Field(
+        "random",
+        description="Where the frame window starts in a longer clip (random is seeded per epoch+clip).",
+    )
+    max_references: int = Field(1, ge=0, description="Reference images per sample (extra ones are dropped).")
+    text_dropout: float = Field(
+        0.1, ge=0, le=1, description="Probability that a caption is replaced by '' (null text)."
+    )
+    row_filter: Literal["none", "stage1", "stage2"] = Field(
+        "none", description="Keep only rows whose stage1 / stage2 flag is set."
+    )
+    audio_sample_rate: int = Field(16000, description="Audio rate fed to the model (Whisper: 16 kHz).")
+    batch_size: int = Field(1, ge=1, description="Samples per micro-batch per rank.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes per rank (0 = in-process).")
+    shuffle: bool = Field(True, description="Shuffle row-group order and rows within a row group (seeded).")
+    on_error: Literal["raise", "skip"] = Field(
+        "raise",
+        description="A corrupt clip / unreadable reference raises (naming shard+row) or is skipped and counted.",
+    )
+    features: str | None = Field(
+        None, description="Directory of cached features (written by `humo-data features`) joined by clip_id."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if (self.frames - 1) % 4:
+            raise ValueError(f"data.frames must be 4k+1 (Wan VAE temporal stride), got {self.frames}")
+        if self.height % 16 or self.width % 16:
+            raise ValueError(f"bucket {self.height}x{self.width} must be multiples of 16")
+        return self
+
+
+class OptimConfig(StrictModel):
+    lr: float = Field(1e-5, gt=0, description="AdamW peak learning rate.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay.")
+    eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    grad_clip: float | None = Field(1.0, description="Max global grad norm (None = no clipping).")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated per optimiser step.")
+
+
+class ScheduleConfig(StrictModel):
+    max_steps: int = Field(1000, ge=1, description="Optimiser steps of the run.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up from 0 to lr over this many steps.")
+    decay: Literal["constant", "cosine", "linear"] = Field("constant", description="Shape after warm-up.")
+    min_lr_ratio: float = Field(
+        0.0, ge=0, le=1, description="Floor of cosine/linear decay as a fraction of lr."
+    )
+
+
+class TaskMixConfig(StrictModel):
+    """Stage 2 mixes subject-only and subject+audio tasks (paper: 80/20 ramping to 50/50)."""
+
+    audio_start: float = Field(0.2, ge=0, le=1, description="P(use_audio) at step 0 (rows with audio only).")
+    audio_end: float = Field(0.5, ge=0, le=1, description="P(use_audio) after the ramp.")
+    ramp_steps: int = Field(1000, ge=0, description="Steps of the linear ramp from audio_start to audio_end.")
+
+    def audio_prob(self, step: int) -> float:
+        if self.ramp_steps == 0:
+            return self.audio_end
+        frac = min(max(step / self.ramp_steps, 0.0), 1.0)
+        return self.audio_start + frac * (self.audio_end - self.audio_start)
+
+
+class EMAConfig(StrictModel):
+    enabled: bool = Field(
+        True, description="Keep an EMA of trainable weights (the HuMo 1.7B release is one)."
+    )
+    decay: float = Field(0.9999, gt=0, lt=1, description="EMA decay per update.")
+    start_step: int = Field(0, ge=0, description="EMA copies the weights until this step, then averages.")
+    every: int = Field(1, ge=1, description="Update the EMA every N optimiser steps.")
+
+
+class CheckpointConfig(StrictModel):
+    dir: str | None = Field(None, description="Checkpoint directory (None = <output>/checkpoints).")
+    every_steps: int = Field(500, ge=1, description="Save every N optimiser steps (and at the end).")
+    keep_last: int = Field(3, ge=1, description="Checkpoints kept; older ones are deleted.")
+    resume: str | None = Field(
+        "auto",
+        description="'auto' = latest checkpoint in dir if any, a checkpoint path, or None (fresh start).",
+    )
+
+
+class LoggingConfig(StrictModel):
+    every_steps: int = Field(10, ge=1, description="Log every N optimiser steps.")
+    tensorboard: bool = Field(True, description="Write TensorBoard events under <output>/logs.")
+    jsonl: bool = Field(
+        True, description="Append one JSON line per logged step to <output>/logs/metrics.jsonl."
+    )
+
+
+class RayTrainConfig(StrictModel):
+    num_workers: int = Field(1, ge=1, description="Training workers (one per GPU).")
+    use_gpu: bool = Field(True, description="One GPU per worker; False runs gloo on CPU (tests).")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="DDP; FSDP (fully_shard per block) for humo-17b."
+    )
+    address: str | None = Field(None, description="Ray cluster address (None = local).")
+    storage_path: str | None = Field(None, description="Ray Train storage (None = <output>/ray).")
+
+
+class TrainConfig(StrictModel):
+    """One training run. ``stage`` picks the trainable set (model.set_trainable)."""
+
+    stage: Literal[1, 2] = Field(
+        1, description="1: self-attention only, no audio. 2: + audio modules, mask predictor."
+    )
+    seed: int = Field(0, description="Seeds data order, dropout, timesteps/noise and the task mix.")
+    output: str = Field("out/train", description="Run directory: checkpoints/, logs/, config.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto = bf16 autocast on CUDA, fp32 on CPU. Weights stay fp32 (master)."
+    )
+    device: str = Field("auto", description="auto = cuda when available, else cpu.")
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    task_mix: TaskMixConfig = TaskMixConfig()
+    ema: EMAConfig = EMAConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    logging: LoggingConfig = LoggingConfig()
+    ray: RayTrainConfig = RayTrainConfig()
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
+
+    def checkpoint_dir(self) -> Path:
+        return Path(self.checkpoint.dir) if self.checkpoint.dir else Path(self.output) / "checkpoints"
+
+
+def train_configs_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "configs" / "train"
+
+
+def resolve_train_profile(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    candidate = train_configs_dir() / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = sorted(x.stem for x in train_configs_dir().glob("*.yaml"))
+        raise ConfigError(f"unknown training profile {name_or_path!r}; known: {known}, or pass a YAML path")
+    return candidate
+
+
+def load_train_config(
+    profile: str | Path = "tiny_cpu", overrides: list[str] | None = None, data: dict[str, Any] | None = None
+) -> TrainConfig:
+    """A profile name in configs/train/ or a YAML path, then ``a.b=value`` overrides."""
+    path = resolve_train_profile(profile)
+    raw = load_yaml(path)
+    for section, values in (data or {}).items():
+        raw[section] = {**raw.get(section, {}), **values} if isinstance(values, dict) else values
+    for assignment in overrides or []:
+        apply_override(raw, assignment)
+    return build_model(TrainConfig, raw, origin=str(path))
