@@ -65,9 +65,19 @@ class Stage(Generic[C]):
         if live:
             yield from self.process(live)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        """Ray Data entry point (``batch_format="pyarrow"``)."""
-        return rows_to_table(list(self.run_rows(batch.to_pylist())))
+    #: rows per yielded table; stages that fan out large rows (the cutter) stream one at a time
+    emit_rows: ClassVar[int | None] = None
+
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        """Ray Data entry point (``batch_format="pyarrow"``); yields tables so large outputs stream."""
+        out: list[Row] = []
+        for row in self.run_rows(batch.to_pylist()):
+            out.append(row)
+            if self.emit_rows and len(out) >= self.emit_rows:
+                yield rows_to_table(out)
+                out = []
+        if out:
+            yield rows_to_table(out)
 
 
 def rows_to_table(rows: list[Row]) -> pa.Table:

@@ -1,0 +1,82 @@
+"""Encoding: streamed H.264 MP4 clips (with AAC audio) and FLAC/WAV audio bytes, all in memory.
+
+Frames go into the encoder as they are decoded, so a clip never sits in memory as raw frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from fractions import Fraction
+
+import av
+import numpy as np
+import soundfile as sf
+
+
+class ClipEncoder:
+    """H.264 yuv420p MP4 at a constant fps, written into memory; AAC audio muxed at ``finish``."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        crf: int = 18,
+        preset: str = "veryfast",
+        threads: int = 1,
+        audio_rate: int | None = None,
+    ):
+        self._buf = io.BytesIO()
+        # No +faststart: it needs a second pass over a named file; the clip is read whole anyway.
+        self._out = av.open(self._buf, "w", format="mp4")
+        rate = Fraction(fps).limit_denominator(1001)
+        self._video = self._out.add_stream("libx264", rate=rate)
+        self._video.width, self._video.height = width, height
+        self._video.pix_fmt = "yuv420p"
+        self._video.codec_context.thread_count = threads
+        self._video.codec_context.options = {"crf": str(crf), "preset": preset}
+        # The audio stream must exist before the first packet is muxed (the header is written then).
+        self._audio = self._out.add_stream("aac", rate=audio_rate, layout="mono") if audio_rate else None
+        self.audio_rate = audio_rate
+        self.width, self.height, self.fps = width, height, fps
+        self.num_frames = 0
+
+    def add(self, yuv420p: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(yuv420p, format="yuv420p")
+        frame.pts = self.num_frames
+        self._out.mux(self._video.encode(frame))
+        self.num_frames += 1
+
+    def finish(self, audio: np.ndarray | None = None) -> bytes:
+        """Flush video, mux ``audio`` (float32 mono at ``audio_rate``) as AAC, return the MP4 bytes."""
+        if self._audio is not None:
+            samples = np.zeros(1, np.float32) if audio is None or not len(audio) else audio
+            frame = av.AudioFrame.from_ndarray(
+                np.clip(samples, -1.0, 1.0).astype(np.float32).reshape(1, -1), format="flt", layout="mono"
+            )
+            frame.sample_rate = self.audio_rate
+            frame.pts = 0
+            self._out.mux(self._audio.encode(frame))
+            self._out.mux(self._audio.encode(None))
+        self._out.mux(self._video.encode(None))
+        self._out.close()
+        return self._buf.getvalue()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # a discarded clip: nothing to do with a failed close
+            self._out.close()
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str = "flac") -> bytes:
+    """Mono float32 samples as 16-bit FLAC or WAV bytes."""
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(samples, -1.0, 1.0), sample_rate, format=fmt.upper(), subtype="PCM_16")
+    return buf.getvalue()
+
+
+def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
+    """Inverse of encode_audio: (float32 samples, sample rate)."""
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32")
+    return samples, rate

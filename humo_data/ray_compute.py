@@ -1,0 +1,51 @@
+"""The one adapter between stages and Ray Data: resources, compute strategy, batch format.
+
+Ray's knobs for actor sizing moved between releases (``compute=`` -> ``concurrency=`` -> back to
+``compute=ActorPoolStrategy``); Ray is pinned in pyproject and only this module touches them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+from ray.data import ActorPoolStrategy, Dataset, TaskPoolStrategy
+
+from humo_data.config import RayConfig
+from humo_data.stage import Stage
+
+
+def init_ray(cfg: RayConfig) -> None:
+    """Connect to ``cfg.address`` or start a local cluster sized by the config (same code path)."""
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": True,
+                              "logging_level": "WARNING"}  # fmt: skip
+    if cfg.address:
+        ray.init(address=cfg.address, **kwargs)
+        return
+    if cfg.num_cpus:
+        kwargs["num_cpus"] = cfg.num_cpus
+    if cfg.object_store_memory:
+        kwargs["object_store_memory"] = cfg.object_store_memory
+    ray.init(**kwargs)
+
+
+def map_stage(ds: Dataset, stage: Stage, *, actor: bool = False, concurrency: int | None = None) -> Dataset:
+    """Apply ``stage`` to ``ds``. CPU stages run as tasks; model stages (``actor=True``) as an actor
+    pool that loads its model once in ``setup()``; GPU stages always need an explicit batch size."""
+    res = stage.resources
+    size = res.concurrency or concurrency
+    kwargs: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.num_cpus}
+    if res.num_gpus:
+        kwargs["num_gpus"] = res.num_gpus
+    if actor:
+        return ds.map_batches(
+            type(stage),
+            fn_constructor_kwargs={"config": stage.config},
+            compute=ActorPoolStrategy(size=size or 1),
+            **kwargs,
+        )
+    if size:
+        kwargs["compute"] = TaskPoolStrategy(size=size)
+    return ds.map_batches(stage, **kwargs)
