@@ -120,3 +120,122 @@ def make_fault_corpus(dir: Path) -> dict[str, str | None]:
     expected["rotated.mp4"] = None
 
     return expected
+
+
+# --- small datasets in the output layout (for validate / inspect / report tests) ----------------
+
+
+def triplet_row(
+    i: int, *, video: bytes | None = None, source: int = 0, duration: float = 2.0
+) -> dict[str, object]:
+    """A triplet row with every non-null column set; later-stage columns left null."""
+    start = 10.0 * i
+    return {
+        "clip_id": f"{i:024x}",
+        "source_id": f"{source:024x}",
+        "source_uri": f"/videos/source_{source}.mp4",
+        "shot_index": i,
+        "clip_index": 0,
+        "start_time": start,
+        "end_time": start + duration,
+        "fps": 25.0,
+        "num_frames": int(duration * 25) + 1,
+        "width": 160,
+        "height": 120,
+        "source_duration": 60.0,
+        "source_fps": 29.97 if source % 2 else 25.0,
+        "source_vfr": False,
+        "source_width": 1280 if source % 2 else 640,
+        "source_height": 720 if source % 2 else 480,
+        "source_rotation": 0,
+        "video": video if video is not None else b"\x00" * 64,
+        "video_codec": "h264",
+        "has_audio": True,
+        "audio": b"fLaC" + b"\x00" * 16,
+        "audio_format": "flac",
+        "audio_sample_rate": 16000,
+        "shot_backend": "pyscenedetect-content",
+        "stage1": False,
+        "stage2": False,
+    }
+
+
+def reject_row(i: int, stage: str, reason: str) -> dict[str, object]:
+    return {
+        "reject_id": f"r{i:023x}",
+        "source_id": None,
+        "source_uri": f"/videos/bad_{i}.mp4",
+        "stage": stage,
+        "reason": reason,
+        "detail": f"detail of {reason}",
+    }
+
+
+def write_dataset(
+    root: Path,
+    triplets: list[dict[str, object]],
+    rejects: list[dict[str, object]],
+    *,
+    rows_per_shard: int = 2,
+    status: str = "complete",
+) -> dict[str, object]:
+    """Write shards + ``_manifest.json`` the way the curate writer does; return the manifest."""
+    import datetime as dt
+    import hashlib
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from humo_data.schema import rejects_schema, triplet_schema
+
+    root = Path(root)
+    shards: dict[str, list[dict[str, object]]] = {}
+    for kind, rows, schema in (
+        ("triplets", triplets, triplet_schema()),
+        ("rejects", rejects, rejects_schema()),
+    ):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        shards[kind] = []
+        for n, lo in enumerate(range(0, len(rows), rows_per_shard)):
+            chunk = [{c: r.get(c) for c in schema.names} for r in rows[lo : lo + rows_per_shard]]
+            rel = f"{kind}/part-{n:05d}.parquet"
+            pq.write_table(pa.Table.from_pylist(chunk, schema=schema), root / rel)
+            data = (root / rel).read_bytes()
+            shards[kind].append(
+                {
+                    "path": rel,
+                    "rows": len(chunk),
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
+    by_reason: dict[str, int] = {}
+    by_stage: dict[str, int] = {}
+    for r in rejects:
+        by_reason[f"{r['stage']}/{r['reason']}"] = by_reason.get(f"{r['stage']}/{r['reason']}", 0) + 1
+        by_stage[str(r["stage"])] = by_stage.get(str(r["stage"]), 0) + 1
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    manifest = {
+        "format": "humo-data",
+        "schema_versions": {"triplet": 1, "rejects": 1, "manifest": 1},
+        "status": status,
+        "created_at": now,
+        "updated_at": now,
+        "config": {"clips": {"fps": 25.0}},
+        "config_hash": "0123456789abcdef",
+        "packages": {"humo-data": "0.1.0", "av": "18.1.0"},
+        "backends": {"shots": "pyscenedetect-content"},
+        "counts": {
+            "sources_done": len({r["source_id"] for r in triplets}) + len(rejects),
+            "triplets": len(triplets),
+            "rejects": len(rejects),
+            "video_seconds": float(sum(float(r["end_time"]) - float(r["start_time"]) for r in triplets)),
+            "rejects_by_stage": by_stage,
+            "rejects_by_reason": by_reason,
+        },
+        "shards": shards,
+        "runs": [{"started_at": now, "finished_at": now, "input": "/videos", "resumed": False}],
+    }
+    (root / "_manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
