@@ -52,7 +52,7 @@ def to_reject_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class _SourceState:
-    __slots__ = ("seen", "expected", "open_rows", "source_id", "rows", "announced")
+    __slots__ = ("seen", "expected", "open_rows", "source_id", "rows", "announced", "duplicate_of")
 
     def __init__(self) -> None:
         self.seen = 0
@@ -61,6 +61,7 @@ class _SourceState:
         self.source_id: str | None = None
         self.rows = 0
         self.announced = False
+        self.duplicate_of: str | None = None
 
 
 class DatasetWriter:
@@ -98,6 +99,9 @@ class DatasetWriter:
         self.clip_ids = self._committed_ids("triplets", "clip_id")
         self.reject_ids = self._committed_ids("rejects", "reject_id")
         self._sources: dict[str, _SourceState] = defaultdict(_SourceState)
+        # source_id -> the uri whose rows are kept; byte-identical copies under other names are
+        # rejected as duplicate_content instead of repeating (or mixing) the same clips.
+        self._owner: dict[str, str] = {e["source_id"]: e["uri"] for e in self.ledger.done.values() if e.get("source_id")}
         w = config.writer
         self.triplets = ShardWriter(
             self.root, "triplets", triplet_schema(),
@@ -141,9 +145,16 @@ class DatasetWriter:
         uri = row["source_uri"]
         state = self._sources[uri]
         state.source_id = state.source_id or row.get("source_id")
+        if state.source_id and state.duplicate_of is None:
+            owner = self._owner.setdefault(state.source_id, uri)
+            state.duplicate_of = owner if owner != uri else None
         kind = row.get("_kind")
         if kind == "done":
             state.expected = int(row["_rows_expected"])
+        elif state.duplicate_of is not None:
+            state.seen += 1  # a copy of another source: its rows are dropped, one reject says why
+            if kind == "source":
+                state.expected = 1
         elif row.get("_reject_reason") is not None:
             state.seen += 1
             if kind == "source":  # rejected before cutting: the whole source is this one row
@@ -179,6 +190,11 @@ class DatasetWriter:
         if not state.announced:
             state.announced = True
             self.on_source_processed(uri)
+            if state.duplicate_of is not None:
+                row = {"source_uri": uri, "source_id": state.source_id, "_reject_stage": "sources",
+                       "_reject_reason": "duplicate_content",
+                       "_reject_detail": f"same bytes as {state.duplicate_of}; its clips are kept once"}  # fmt: skip
+                self._add_reject(row, state)
         if state.open_rows:
             return
         self.ledger.append([{"uri": uri, "source_id": state.source_id, "rows": state.rows,
