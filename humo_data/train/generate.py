@@ -1,0 +1,248 @@
+"""``humo-data generate``: HuMo case JSON in, ``{case}_seed{seed}.mp4`` (H.264 + AAC) out.
+
+Input is the release's format (examples/test_case.json)::
+
+    {"case_1": {"img_paths": ["man.png"], "audio_path": "speech.wav", "prompt": "A man ..."}}
+
+Per case: references fitted to the frame (aspect kept, white padding) and VAE-encoded to one latent
+slot each (none -> one null slot); Whisper band features from the 16 kHz audio; text and null text
+(Wan's negative prompt); then the flow sampler with the guidance preset of the model size, VAE
+decode of the video slots, and an MP4 whose length is min(video, audio), as the release muxes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from humo_data.train.guidance import BRANCHES, GuidanceConfig, combine, guidance_for, needed_branches
+from humo_data.train.model import Condition, HuMo, HuMoConfig, build_humo
+from humo_data.train.sampler import FlowSampler, SamplerConfig
+
+FPS = 25
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Case:
+    name: str
+    prompt: str
+    img_paths: list[str]
+    audio_path: str | None
+
+
+def read_cases(path: str | Path) -> list[Case]:
+    """Parse a case JSON; relative media paths resolve against the JSON's folder."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"{path}: expected an object of cases {{name: {{img_paths, audio_path, prompt}}}}")
+
+    def resolve(p: str) -> str:
+        q = Path(p)
+        return str(q if q.is_absolute() or q.exists() else path.parent / q)
+
+    cases = []
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or "prompt" not in spec:
+            raise ValueError(f"{path}: case {name!r} needs at least a 'prompt'")
+        imgs = [resolve(p) for p in spec.get("img_paths") or []]
+        audio = spec.get("audio_path")
+        cases.append(Case(name, str(spec["prompt"]), imgs, resolve(audio) if audio else None))
+    return cases
+
+
+def load_audio_16k(path: str) -> np.ndarray:
+    """Any audio file -> float32 mono 16 kHz (PyAV decode + resample)."""
+    chunks = []
+    with av.open(path) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        raise ValueError(f"{path}: no audio samples")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def write_mp4(
+    path: str | Path, frames: np.ndarray, audio: np.ndarray | None, fps: int = FPS, crf: int = 18
+) -> Path:
+    """uint8 [F, H, W, 3] + float32 mono 16 kHz -> H.264 yuv420p / AAC MP4 of min(video, audio) length."""
+    path = Path(path)
+    n = len(frames)
+    if audio is not None:
+        n = min(n, max(1, math.ceil(len(audio) * fps / SAMPLE_RATE)))
+        audio = audio[: round(n * SAMPLE_RATE / fps)]
+    h, w = frames.shape[1:3]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with av.open(str(tmp), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=Fraction(fps))
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.codec_context.options = {"crf": str(crf), "preset": "veryfast"}
+        a_s = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio is not None else None
+        for i in range(n):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24").reformat(
+                format="yuv420p"
+            )
+            vf.pts = i
+            out.mux(vs.encode(vf))
+        out.mux(vs.encode(None))
+        if a_s is not None:
+            af = av.AudioFrame.from_ndarray(
+                np.clip(audio, -1, 1).reshape(1, -1).astype(np.float32), format="flt", layout="mono"
+            )
+            af.sample_rate, af.pts = SAMPLE_RATE, 0
+            out.mux(a_s.encode(af))
+            out.mux(a_s.encode(None))
+    tmp.replace(path)
+    return path
+
+
+def _read_image(path: str, height: int, width: int) -> np.ndarray:
+    from humo_data.train.data.references import fit_reference
+
+    return fit_reference(Path(path).read_bytes(), height, width)
+
+
+@torch.no_grad()
+def generate_case(
+    model: HuMo,
+    case: Case,
+    *,
+    seed: int,
+    frames: int,
+    height: int,
+    width: int,
+    sampler: SamplerConfig,
+    guidance: GuidanceConfig,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One case -> (uint8 video [frames, H, W, 3], 16 kHz audio or None)."""
+    cfg = model.config
+    if (frames - 1) % cfg.vae_stride[0]:
+        raise ValueError(f"frames must be 4k+1, got {frames}")
+    device = model.transformer.patch_embedding.weight.device
+    f = 1 + (frames - 1) // cfg.vae_stride[0]
+    h, w = height // cfg.vae_stride[1], width // cfg.vae_stride[2]
+
+    use_image = guidance.mode == "tia" and bool(case.img_paths)
+    if use_image:
+        imgs = np.stack([_read_image(p, height, width) for p in case.img_paths])[None]
+        valid = torch.ones(1, len(case.img_paths), dtype=torch.bool)
+        refs = model.encode_references(torch.from_numpy(imgs).to(device), valid)
+    else:
+        refs = torch.zeros(1, cfg.z_dim, 1, h, w, device=device)
+        valid = torch.zeros(1, 1, dtype=torch.bool)
+    r = refs.shape[2]
+    no_image = torch.zeros(1, r, dtype=torch.bool)
+
+    wave = load_audio_16k(case.audio_path) if case.audio_path else None
+    feats = model.encode_audio(torch.from_numpy(wave)[None].to(device)) if wave is not None else None
+    audio_on = model.audio_condition(feats, f, r, 1, device)
+    audio_off = torch.zeros_like(audio_on)
+    text_on = model.encode_text([case.prompt])
+    text_off = model.null_text(1)
+
+    def condition(name: str) -> Condition:
+        b = BRANCHES[name]
+        return Condition(
+            context=text_on if b.text else text_off,
+            audio=audio_on if b.audio else audio_off,
+            refs=refs,
+            ref_valid=(valid if b.image else no_image).to(device),
+        )
+
+    conds = {name: condition(name) for name in BRANCHES}
+
+    def velocity(x: torch.Tensor, t: torch.Tensor, _i: int) -> torch.Tensor:
+        tv = float(t)
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+        ):
+            preds = {
+                n: model.velocity(x, t.to(device), conds[n])[0].float() for n in needed_branches(guidance, tv)
+            }
+        return combine(guidance, tv, preds)
+
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(1, cfg.z_dim, f + r, h, w, generator=gen).to(device)
+    latents = FlowSampler(sampler).sample(velocity, noise)
+    video = model.vae.decode(latents[:, :, :f]) if model.vae is not None else None
+    if video is None:
+        raise RuntimeError("generate needs the VAE (build the model with encoders)")
+    pix = ((video[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return pix[:frames], wave
+
+
+def load_model(
+    checkpoint: str | None, preset: str | None, *, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> HuMo:
+    """Model for generation.
+
+    - ``--preset`` alone: a fresh model of that preset (random for ``tiny``).
+    - a humo-data training checkpoint (``step-N/`` or its parent with ``latest``): config from
+      ``humo_config.json`` there or ``--preset``; weights from ema.safetensors (else model.safetensors).
+    - a released-weights folder (HuMo README layout): ``--preset`` picks humo-1.7b / humo-17b.
+    """
+    if checkpoint is None:
+        return build_humo(preset or "tiny", device=device, dtype=dtype)
+    ck = Path(checkpoint)
+    if (ck / "latest").exists():
+        ck = ck / (ck / "latest").read_text().strip()
+    ours = [ck / n for n in ("ema.safetensors", "model.safetensors") if (ck / n).exists()]
+    if not ours:
+        return build_humo(preset or "humo-1.7b", device=device, dtype=dtype, weights_dir=str(ck))
+    cfg_file = next(
+        (p for p in (ck / "humo_config.json", ck.parent / "humo_config.json") if p.exists()), None
+    )
+    if cfg_file is not None:
+        cfg = HuMoConfig.from_json(cfg_file.read_text())
+    elif preset is not None:
+        cfg = HuMoConfig.preset(preset)
+    else:
+        raise ValueError(f"{ck}: no humo_config.json; pass --preset to say which model these weights are")
+    from humo_data.train.weights import load_released
+
+    model = build_humo(cfg, device="cpu", dtype=torch.float32)
+    report = load_released(model, ours[0])
+    if not report.ok:
+        raise ValueError(f"{ours[0]} does not fit {cfg.name}:\n{report.summary()}")
+    return model.to(device=device, dtype=dtype)
+
+
+def run_generate(
+    cases_json: str | Path,
+    output_dir: str | Path,
+    *,
+    model: HuMo,
+    seed: int = 666666,
+    frames: int = 97,
+    height: int = 480,
+    width: int = 832,
+    sampler: SamplerConfig | None = None,
+    guidance: GuidanceConfig | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> list[Path]:
+    """Generate every case of ``cases_json`` into ``output_dir``; returns the MP4 paths."""
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    guidance = guidance or guidance_for(model.config.name)
+    sampler = sampler or SamplerConfig()
+    paths = []
+    for case in read_cases(cases_json):
+        video, wave = generate_case(
+            model, case, seed=seed, frames=frames, height=height, width=width,
+            sampler=sampler, guidance=guidance, autocast_dtype=autocast_dtype,
+        )  # fmt: skip
+        paths.append(write_mp4(out_dir / f"{case.name}_seed{seed}.mp4", video, wave))
+    return paths
