@@ -1,0 +1,209 @@
+"""``humo-data inspect OUT``: a dataset's summary and a few rows, in the terminal.
+
+Reads the manifest and metadata columns only; media columns (video, audio, reference images) are
+never printed, and read only to report their byte size. The read helpers here are shared with
+the HTML report.
+
+    print_inspection("out/", rows=5)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from humo_data.schema import rejects_schema, triplet_schema
+
+MANIFEST_NAME = "_manifest.json"
+MEDIA_COLUMNS = frozenset(f.name for f in triplet_schema() if pa.types.is_binary(f.type)) | {"references"}
+# Later-stage fields shown in the row sample once a stage has filled them.
+ANNOTATION_COLUMNS = (
+    "caption", "face_count", "speech_ratio", "language", "sync_confidence", "sync_offset_frames",
+    "quality_sharpness", "quality_aesthetic", "stage1", "stage2",
+)  # fmt: skip
+
+
+class DatasetNotFound(FileNotFoundError):
+    """The path holds no ``_manifest.json``; the message says what was expected."""
+
+
+# --- reading (shared with report/html.py) -------------------------------------------------------
+
+
+def load_manifest(root: str | Path) -> dict[str, Any]:
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise DatasetNotFound(
+            f"{root}: no {MANIFEST_NAME}; expected the output directory of `humo-data curate` "
+            "(or its first shard has not committed yet)"
+        )
+    return json.loads(path.read_text())
+
+
+def shard_paths(root: str | Path, manifest: dict[str, Any], kind: str) -> list[Path]:
+    """Committed shards of ``kind`` (triplets/rejects) present on disk; only listed shards count."""
+    paths = (Path(root) / s["path"] for s in manifest.get("shards", {}).get(kind, []))
+    return [p for p in paths if p.is_file()]
+
+
+def read_columns(paths: list[Path], columns: list[str], kind: str) -> pa.Table:
+    """Metadata ``columns`` of all shards as one table."""
+    schema = triplet_schema() if kind == "triplets" else rejects_schema()
+    wanted = [c for c in columns if c in schema.names]
+    tables = [pq.read_table(p, columns=wanted) for p in paths]
+    if not tables:
+        return pa.Table.from_pylist([], schema=pa.schema([schema.field(c) for c in wanted]))
+    return pa.concat_tables(tables)
+
+
+def iter_rows(paths: list[Path], columns: list[str], batch_size: int = 8) -> Iterator[dict[str, Any]]:
+    """Rows of ``columns``, shard by shard, a few at a time (bounded memory for media columns)."""
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        names = [c for c in columns if c in pf.schema_arrow.names]
+        for batch in pf.iter_batches(columns=names, batch_size=batch_size):
+            yield from batch.to_pylist()
+
+
+def head_rows(paths: list[Path], n: int) -> list[dict[str, Any]]:
+    """First ``n`` triplet rows without media; ``video_bytes`` holds each clip's MP4 size."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        light = [c for c in pf.schema_arrow.names if c not in MEDIA_COLUMNS]
+        for batch in pf.iter_batches(columns=[*light, "video"], batch_size=max(n, 1)):
+            sizes = pc.binary_length(batch.column("video")).to_pylist()
+            for row, size in zip(batch.select(light).to_pylist(), sizes, strict=True):
+                rows.append({**row, "video_bytes": size})
+                if len(rows) >= n:
+                    return rows
+    return rows
+
+
+# --- printing -----------------------------------------------------------------------------------
+
+
+def print_inspection(path: str | Path, rows: int = 5, console: Console | None = None) -> None:
+    """Print the summary table, rejects by reason and ``rows`` sample clips and rejects."""
+    console = console or Console()
+    root = Path(path)
+    manifest = load_manifest(root)
+    triplet_paths = shard_paths(root, manifest, "triplets")
+    reject_paths = shard_paths(root, manifest, "rejects")
+
+    console.print(_summary(root, manifest, triplet_paths))
+    by_reason = manifest["counts"].get("rejects_by_reason", {})
+    if by_reason:
+        console.print(_reasons_table(by_reason))
+    if rows > 0:
+        sample = head_rows(triplet_paths, rows)
+        if sample:
+            console.print(_rows_table(sample))
+        rejects = read_columns(reject_paths, ["source_uri", "stage", "reason", "detail"], "rejects")
+        if rejects.num_rows:
+            console.print(_rejects_table(rejects.slice(0, rows).to_pylist()))
+    if manifest.get("status") != "complete":
+        console.print(
+            f"[yellow]status {manifest.get('status')!r}: the run has not finished; rerun the same "
+            "`humo-data curate` command to resume[/yellow]"
+        )
+
+
+def _summary(root: Path, manifest: dict[str, Any], triplet_paths: list[Path]) -> Table:
+    counts = manifest["counts"]
+    sources_with_clips = len(
+        set(read_columns(triplet_paths, ["source_id"], "triplets")["source_id"].to_pylist())
+    )
+    shards = manifest["shards"]
+    shard_bytes = sum(s["bytes"] for kind in shards.values() for s in kind)
+    table = Table(title=f"humo-data dataset {root}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    versions = manifest.get("schema_versions", {})
+    table.add_row("status", str(manifest.get("status")))
+    table.add_row("schema", ", ".join(f"{k} v{v}" for k, v in versions.items()))
+    table.add_row("sources processed", str(counts.get("sources_done", 0)))
+    table.add_row("sources with clips", str(sources_with_clips))
+    table.add_row("clips (triplets)", str(counts.get("triplets", 0)))
+    seconds = float(counts.get("video_seconds", 0.0))
+    table.add_row("video", f"{seconds / 3600:.3f} h ({seconds:.1f} s)")
+    table.add_row("rejects", str(counts.get("rejects", 0)))
+    table.add_row("backends", ", ".join(f"{k}={v}" for k, v in manifest.get("backends", {}).items()) or "-")
+    table.add_row(
+        "shards",
+        f"{len(shards.get('triplets', []))} triplets + {len(shards.get('rejects', []))} rejects, "
+        f"{_human_bytes(shard_bytes)}",
+    )
+    table.add_row("config hash", str(manifest.get("config_hash", "-")))
+    table.add_row("created / updated", f"{manifest.get('created_at')} / {manifest.get('updated_at')}")
+    return table
+
+
+def _reasons_table(by_reason: dict[str, int]) -> Table:
+    table = Table(title="rejects by reason", title_justify="left")
+    table.add_column("stage")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    for key, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        stage, _, reason = key.partition("/")
+        table.add_row(stage, reason, str(n))
+    return table
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title=f"first {len(rows)} clip(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    table.add_column("clip_id", overflow="fold")
+    for col in ("source", "start end (s)", "frames, size", "mp4"):
+        table.add_column(col, overflow="fold")
+    notes = [
+        [f"{c}={_short(r[c])}" for c in ANNOTATION_COLUMNS if r.get(c) not in (None, False)] for r in rows
+    ]
+    if any(notes):
+        table.add_column("annotations", overflow="fold")
+    for r, note in zip(rows, notes, strict=True):
+        cells = [
+            str(r["clip_id"]),
+            Path(str(r["source_uri"])).name,
+            f"{r['start_time']:.2f} {r['end_time']:.2f}",
+            f"{r['num_frames']}@{r['fps']:g} {r['width']}x{r['height']}",
+            _human_bytes(r["video_bytes"])
+            if r.get("video_bytes") is not None
+            else str(r.get("video_uri") or "-"),
+        ]
+        table.add_row(*cells, *([", ".join(note) or "-"] if any(notes) else []))
+    return table
+
+
+def _rejects_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"first {len(rows)} reject(s)", title_justify="left")
+    for col in ("source", "stage", "reason", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            Path(str(r["source_uri"])).name, r["stage"], r["reason"], _short(r.get("detail") or "", 90)
+        )
+    return table
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = f"{value:.3g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _human_bytes(n: int | float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
