@@ -143,3 +143,24 @@ def test_json_walker_on_the_manifest_schema():
     assert check_json(True, {"type": "integer"}) == ["<root>: expected integer, got bool"]
     assert check_json(None, {"type": ["string", "null"]}) == []
     assert check_json(-1, {"type": "integer", "minimum": 0}) == ["<root>: -1 is below the minimum 0"]
+
+
+def test_schema_readme_documents_every_column_and_key():
+    import humo_data.schema as hs
+
+    readme = (Path(hs.__file__).resolve().parent.parent / "schemas" / "README.md").read_text()
+    from humo_data.schema import rejects_schema
+
+    for schema in (triplet_schema(), rejects_schema()):
+        for name in schema.names:
+            assert f"| `{name}` |" in readme, name
+
+    def keys(node: dict, prefix: str = "") -> list[str]:
+        out = []
+        for key, sub in node.get("properties", {}).items():
+            out.append(prefix + key)
+            out += keys(sub, f"{prefix}{key}.")
+        return out
+
+    for key in keys(manifest_json_schema()):
+        assert f"| `{key}` |" in readme, key
