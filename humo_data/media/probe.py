@@ -76,8 +76,7 @@ def probe_media(uri: str, cfg: ProbeConfig) -> ProbeResult:
         _probe_into(result, uri, cfg)
     except _Reject as r:
         result.reject_reason, result.reject_detail = r.reason, r.detail
-    except (av.FFmpegError, EOFError, ValueError, OverflowError, ZeroDivisionError, OSError) as err:
-        # anything the demuxer/decoder throws at a damaged file we did not classify above
+    except Exception as err:  # noqa: BLE001 - a damaged file must become a reject row, never a crash
         result.reject_reason = "unreadable"
         result.reject_detail = f"{type(err).__name__}: {err}"[:MAX_DETAIL_CHARS]
     return result
