@@ -141,3 +141,16 @@ def test_probe_of_long_1080p_file_is_fast(tmp_path: Path):
     assert res.num_frames == 300 * 50
     assert res.duration >= 600  # each loop also carries the AAC tail, so a little more
     assert elapsed < 1.0, f"probe took {elapsed:.2f}s"
+
+
+def test_bundled_sample_passes_the_default_probe():
+    """tests/data is what the README's first command curates: every file must pass the defaults."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    files = sorted(data.glob("*.mp4"))
+    assert len(files) >= 2
+    for f in files:
+        res = probe_media(str(f), ProbeConfig())
+        assert res.ok, (f.name, res.reject_reason, res.reject_detail)
+        assert res.fps == pytest.approx(25.0) and not res.vfr
+        assert res.has_audio and res.audio_sample_rate == 16000
+        assert res.duration >= 4.0  # long enough for a default clip (2-10 s) after shot margins
