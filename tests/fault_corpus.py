@@ -9,7 +9,6 @@ all). ``None`` means the file is valid and must be accepted under the default Pr
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
@@ -54,7 +53,11 @@ def make_fault_corpus(dir: Path) -> dict[str, str | None]:
     _encode(valid, seconds=3)
     expected["valid.mp4"] = None
     for name in ODD_NAMES:
-        shutil.copyfile(valid, dir / name)
+        # Remuxed with the name as metadata: same media, different bytes, so a content-deduplicating
+        # pipeline still processes each file (and so exercises the odd name) instead of dropping copies.
+        run_ffmpeg(
+            ["-i", safe_path(valid), "-c", "copy", "-metadata", f"title={name}", "-y", safe_path(dir / name)]
+        )
         expected[name] = None
 
     (dir / "zero.mp4").write_bytes(b"")

@@ -12,7 +12,7 @@ from humo_data.io.sources import MISSING_SIZE
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.media.probe import ProbeStage, probe_media
 from humo_data.stage import rows_to_table
-from tests.fault_corpus import VALID_PROPERTIES, make_fault_corpus
+from tests.fault_corpus import ODD_NAMES, VALID_PROPERTIES, make_fault_corpus
 
 MEDIA = Path("/work/shared/media")
 needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason="shared test media not present")
@@ -113,13 +113,9 @@ def test_probe_stage_rows(corpus):
             assert row["_reject_stage"] == "probe"
     gone = by_uri[str(root / "listed_but_gone.mp4")]
     assert gone["_reject_reason"] == "missing" and gone.get("source_id") is None
-    # same bytes under odd names -> one source id
-    assert (
-        len(
-            {by_uri[str(root / n)]["source_id"] for n in ("valid.mp4", "-leading_dash.mp4", "with space.mp4")}
-        )
-        == 1
-    )
+    # the odd-named files are distinct remuxes: each gets its own id
+    ids = [by_uri[str(root / n)]["source_id"] for n in ("valid.mp4", *ODD_NAMES)]
+    assert len(set(ids)) == len(ids)
     assert by_uri[str(root / "rotated.mp4")]["source_rotation"] == 90
     table = rows_to_table(out)  # the stage's rows fit the working schema
     assert table.num_rows == len(rows)
