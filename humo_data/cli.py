@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[str, typer.Option("--config", "-c", help="Profile name in configs/ or a YAML path.")]
 SetOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional here
+    list[str] | None,
     typer.Option("--set", "-s", help="Override a config key: section.key=value (repeatable)."),
 ]
 
@@ -32,11 +32,15 @@ def _fail(message: str, code: int = 2) -> None:
 
 @app.command()
 def curate(
-    input: Annotated[str, typer.Option("--input", "-i", help="Directory, glob, .txt list or Parquet manifest of videos.")],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Directory, glob, .txt list or Parquet manifest of videos.")
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="Output dataset directory.")],
     config: ConfigOpt = "default",
     set_: SetOpt = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray address (default: start a local cluster).")] = None,  # noqa: UP045
+    address: Annotated[
+        str | None, typer.Option(help="Ray address (default: start a local cluster).")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run the streaming curation job and write Parquet shards, rejects, manifest and report."""

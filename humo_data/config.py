@@ -43,8 +43,12 @@ class SourcesConfig(StrictModel):
 
 
 class ProbeConfig(StrictModel):
-    require_audio: bool = Field(True, description="Reject sources without an audio stream (triplets carry audio).")
-    reject_vfr: bool = Field(False, description="Reject variable-frame-rate sources instead of resampling them.")
+    require_audio: bool = Field(
+        True, description="Reject sources without an audio stream (triplets carry audio)."
+    )
+    reject_vfr: bool = Field(
+        False, description="Reject variable-frame-rate sources instead of resampling them."
+    )
     max_pixels: int = Field(4096 * 4096, ge=1, description="Reject sources whose frame area is above this.")
     max_side: int = Field(8192, ge=1, description="Reject sources with a side longer than this.")
     min_side: int = Field(64, ge=1, description="Reject sources with a side shorter than this.")
@@ -56,7 +60,9 @@ class ShotsConfig(StrictModel):
         "pyscenedetect-content", description="Shot detector; 'none' treats each source as one shot."
     )
     threshold: float | None = Field(
-        None, gt=0, description="Detector threshold (None = the detector's own default: 27 content, 3 adaptive)."
+        None,
+        gt=0,
+        description="Detector threshold (None = the detector's own default: 27 content, 3 adaptive).",
     )
     min_shot_seconds: float = Field(0.6, ge=0, description="Shortest shot the detector may report.")
     detect_width: int = Field(256, ge=32, description="Frames are downscaled to this width for detection.")
@@ -64,15 +70,21 @@ class ShotsConfig(StrictModel):
 
 class ClipsConfig(StrictModel):
     fps: float = Field(25.0, gt=0, description="Output frame rate (HuMo: 25).")
-    min_seconds: float = Field(2.0, gt=0, description="Shots shorter than this are rejected; shorter tails dropped.")
+    min_seconds: float = Field(
+        2.0, gt=0, description="Shots shorter than this are rejected; shorter tails dropped."
+    )
     max_seconds: float = Field(10.0, gt=0, description="Longest clip; longer shots are split.")
     frame_rule: Literal["4k+1", "any"] = Field(
         "4k+1", description="Snap clip lengths to 4k+1 frames (Wan VAE temporal compression) or keep any."
     )
     shot_margin_seconds: float = Field(
-        0.12, ge=0, description="Trimmed at each end of a shot so transition frames never start or end a clip."
+        0.12,
+        ge=0,
+        description="Trimmed at each end of a shot so transition frames never start or end a clip.",
     )
-    short_side: int = Field(480, ge=16, description="Resize so the short side is this (keeps aspect, even sizes).")
+    short_side: int = Field(
+        480, ge=16, description="Resize so the short side is this (keeps aspect, even sizes)."
+    )
     upscale: bool = Field(False, description="Allow upscaling sources smaller than short_side.")
     video_codec: Literal["libx264"] = "libx264"
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
@@ -84,7 +96,9 @@ class ClipsConfig(StrictModel):
     @model_validator(mode="after")
     def _bounds(self) -> ClipsConfig:
         if self.min_seconds > self.max_seconds:
-            raise ValueError(f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})")
+            raise ValueError(
+                f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
+            )
         return self
 
 
@@ -120,7 +134,9 @@ class CurateConfig(StrictModel):
     ray: RayConfig = RayConfig()
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
 
 
 class ConfigError(ValueError):
@@ -141,7 +157,9 @@ def resolve_profile(name_or_path: str | Path) -> Path:
     candidate = configs_dir() / f"{name_or_path}.yaml"
     if not candidate.exists():
         known = sorted(x.stem for x in configs_dir().glob("*.yaml"))
-        raise ConfigError(f"unknown config profile {name_or_path!r}; known profiles: {known}, or pass a YAML path")
+        raise ConfigError(
+            f"unknown config profile {name_or_path!r}; known profiles: {known}, or pass a YAML path"
+        )
     return candidate
 
 
@@ -167,7 +185,9 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     for e in err.errors():
         key = ".".join(str(x) for x in e["loc"]) or "<root>"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"))
+        lines.append(
+            f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})")
+        )
     return "\n".join(lines)
 
 

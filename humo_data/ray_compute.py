@@ -36,7 +36,11 @@ def map_stage(ds: Dataset, stage: Stage, *, actor: bool = False, concurrency: in
     pool that loads its model once in ``setup()``; GPU stages always need an explicit batch size."""
     res = stage.resources
     size = res.concurrency or concurrency
-    kwargs: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.num_cpus}
+    kwargs: dict[str, Any] = {
+        "batch_format": "pyarrow",
+        "batch_size": res.batch_size,
+        "num_cpus": res.num_cpus,
+    }
     if res.num_gpus:
         kwargs["num_gpus"] = res.num_gpus
     if actor:

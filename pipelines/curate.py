@@ -61,7 +61,9 @@ def backends_used(cfg: CurateConfig) -> dict[str, str]:
     return {"probe": "pyav", "shots": cfg.shots.backend, "decode": "pyav", "encode": "pyav-libx264+aac"}
 
 
-def run_curate(input: str, output: str | Path, cfg: CurateConfig, show_progress: bool = True) -> CurateSummary:
+def run_curate(
+    input: str, output: str | Path, cfg: CurateConfig, show_progress: bool = True
+) -> CurateSummary:
     import ray
 
     from humo_data.ray_compute import init_ray, map_stage
@@ -80,7 +82,9 @@ def run_curate(input: str, output: str | Path, cfg: CurateConfig, show_progress:
     seconds_before = writer.manifest.counts.video_seconds
     task = progress.add_task("curate", total=len(todo), clips=0)
     writer.on_source_processed = lambda uri: progress.update(
-        task, advance=1, clips=writer.manifest.counts.triplets + writer.triplets.pending_rows - triplets_before
+        task,
+        advance=1,
+        clips=writer.manifest.counts.triplets + writer.triplets.pending_rows - triplets_before,
     )
     ok = True
     with progress:

@@ -159,7 +159,9 @@ class ClipCutStage(Stage[CutConfig]):
 
     def _flush_ready(self, source: Row, reader: SourceReader, pending: list[_PendingClip], final: bool):
         fps = self.config.clips.fps
-        while pending and (final or reader.audio.end_time >= pending[0].end_time(fps) or not source.get("has_audio")):
+        while pending and (
+            final or reader.audio.end_time >= pending[0].end_time(fps) or not source.get("has_audio")
+        ):
             yield self._clip_row(source, reader, pending.pop(0))
         if not final:
             horizon = min([p.event.start / fps for p in pending], default=None)
@@ -202,7 +204,9 @@ class ClipCutStage(Stage[CutConfig]):
 
     def _shot_reject(self, source: Row, ev: ShotTooShort, min_frames: int) -> Row:
         fps = self.config.clips.fps
-        row = dict(source, _kind="clip", shot_index=ev.shot_index, start_time=ev.start / fps, end_time=ev.end / fps)
+        row = dict(
+            source, _kind="clip", shot_index=ev.shot_index, start_time=ev.start / fps, end_time=ev.end / fps
+        )
         return self.reject(
             row,
             "shot_too_short",

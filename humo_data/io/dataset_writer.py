@@ -101,7 +101,9 @@ class DatasetWriter:
         self._sources: dict[str, _SourceState] = defaultdict(_SourceState)
         # source_id -> the uri whose rows are kept; byte-identical copies under other names are
         # rejected as duplicate_content instead of repeating (or mixing) the same clips.
-        self._owner: dict[str, str] = {e["source_id"]: e["uri"] for e in self.ledger.done.values() if e.get("source_id")}
+        self._owner: dict[str, str] = {
+            e["source_id"]: e["uri"] for e in self.ledger.done.values() if e.get("source_id")
+        }
         w = config.writer
         self.triplets = ShardWriter(
             self.root, "triplets", triplet_schema(),
@@ -181,7 +183,9 @@ class DatasetWriter:
         self.reject_ids.add(reject["reject_id"])
         state.open_rows += 1
         state.rows += 1
-        self.rejects.add(reject, {"uri": row["source_uri"], "stage": reject["stage"], "reason": reject["reason"]})
+        self.rejects.add(
+            reject, {"uri": row["source_uri"], "stage": reject["stage"], "reason": reject["reason"]}
+        )
 
     def _maybe_finish(self, uri: str) -> None:
         state = self._sources[uri]

@@ -84,7 +84,11 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": "humo-data",
-            "schema_versions": {"triplet": TRIPLET_VERSION, "rejects": REJECTS_VERSION, "manifest": MANIFEST_VERSION},
+            "schema_versions": {
+                "triplet": TRIPLET_VERSION,
+                "rejects": REJECTS_VERSION,
+                "manifest": MANIFEST_VERSION,
+            },
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": utc_now(),
@@ -111,7 +115,10 @@ class Manifest:
             config_hash=d["config_hash"],
             backends=d.get("backends", {}),
             counts=Counts.from_json(d.get("counts", {})),
-            shards={"triplets": list(d["shards"].get("triplets", [])), "rejects": list(d["shards"].get("rejects", []))},
+            shards={
+                "triplets": list(d["shards"].get("triplets", [])),
+                "rejects": list(d["shards"].get("rejects", [])),
+            },
             runs=list(d.get("runs", [])),
             status=d.get("status", "running"),
             created_at=d.get("created_at", utc_now()),

@@ -1,7 +1,7 @@
 """Parquet shard writer: rows stream into row groups of a hidden temp file, renamed when full.
 
-    part-00000.parquet   committed: listed in _manifest.json with rows, bytes and sha256
-    .part-00001.parquet.tmp   being written; invisible to readers; deleted on resume
+part-00000.parquet   committed: listed in _manifest.json with rows, bytes and sha256
+.part-00001.parquet.tmp   being written; invisible to readers; deleted on resume
 """
 
 from __future__ import annotations

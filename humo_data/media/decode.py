@@ -128,7 +128,9 @@ class SourceReader:
         self.vstream.thread_type = "AUTO"
         if threads:
             self.vstream.codec_context.thread_count = threads
-        self.astream = self.container.streams.audio[0] if with_audio and self.container.streams.audio else None
+        self.astream = (
+            self.container.streams.audio[0] if with_audio and self.container.streams.audio else None
+        )
         self.audio = AudioBuffer(audio_rate)
         self._resampler = (
             av.AudioResampler(format="flt", layout="mono", rate=audio_rate) if self.astream else None
@@ -209,7 +211,9 @@ class SourceReader:
             t = frame.time - self.t0
             if prev is None:
                 self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-                self.size = output_size(frame.width, frame.height, self.rotation, self.short_side, self.upscale)
+                self.size = output_size(
+                    frame.width, frame.height, self.rotation, self.short_side, self.upscale
+                )
             else:
                 if t <= prev_t:  # non-monotonic timestamps: treat as the next frame
                     t = prev_t + last_dt

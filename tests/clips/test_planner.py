@@ -25,7 +25,9 @@ def run(planner: ClipPlanner, n: int, cuts_at: dict[int, list[int]]):
     return clips, shorts
 
 
-@pytest.mark.parametrize("seconds,fps,snap,expected", [((2, 10), 25, 4, (53, 249)), ((2, 10), 25, 1, (50, 250))])
+@pytest.mark.parametrize(
+    "seconds,fps,snap,expected", [((2, 10), 25, 4, (53, 249)), ((2, 10), 25, 1, (50, 250))]
+)
 def test_frame_bounds(seconds, fps, snap, expected):
     lo, hi = frame_bounds(*seconds, fps, snap)
     assert (lo, hi) == expected

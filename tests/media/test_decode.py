@@ -28,7 +28,9 @@ def test_30fps_source_resampled_to_25():
     assert reader.audio.end_time == pytest.approx(14.98, abs=0.1)
 
 
-@pytest.mark.skipif(not (MEDIA / "pyscenedetect_goldeneye-vfr-drop3.mp4").exists(), reason="needs ../shared/media")
+@pytest.mark.skipif(
+    not (MEDIA / "pyscenedetect_goldeneye-vfr-drop3.mp4").exists(), reason="needs ../shared/media"
+)
 def test_vfr_source_gives_constant_grid_covering_its_duration():
     with av.open(str(MEDIA / "pyscenedetect_goldeneye-vfr-drop3.mp4")) as c:
         times = [f.time for f in c.decode(video=0)]
@@ -44,8 +46,20 @@ def test_rotation_matches_ffmpeg_autorotate(tmp_path):
                 "-y", safe_path(plain)])  # fmt: skip
     run_ffmpeg(["-display_rotation", "90", "-i", safe_path(plain), "-c", "copy", "-y", safe_path(rotated)])
     reference = tmp_path / "ref.yuv"
-    run_ffmpeg(["-i", safe_path(rotated), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-y",
-                safe_path(reference)])  # fmt: skip (ffmpeg autorotates on decode)
+    run_ffmpeg(
+        [
+            "-i",
+            safe_path(rotated),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-y",
+            safe_path(reference),
+        ]
+    )  # fmt: skip (ffmpeg autorotates on decode)
     reader, frames = _frames(rotated, short_side=320)
     w, h = reader.size
     assert (w, h) == (192, 320)

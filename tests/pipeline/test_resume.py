@@ -1,0 +1,89 @@
+"""Kill the driver (SIGKILL, whole process group) mid-run, rerun: same clips, no duplicate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.pipeline.conftest import SAMPLE, link_inputs, needs_media
+
+pytestmark = [pytest.mark.slow, needs_media]
+
+SOURCES = [
+    "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4",
+    "latentsync_demo1_video.mp4",
+    "latentsync_demo3_video.mp4",
+    "liveportrait_d10.mp4",
+    "liveportrait_d19.mp4",
+]
+ARGS = [
+    "--no-progress",
+    "--set",
+    "writer.rows_per_shard=1",
+    "--set",
+    "writer.report=false",
+    "--set",
+    "ray.num_cpus=2",
+]
+
+
+def _curate(inp, out) -> list[str]:
+    return [sys.executable, "-m", "humo_data.cli", "curate", "-i", str(inp), "-o", str(out), *ARGS]
+
+
+def _clip_ids(out) -> list[str]:
+    return pq.read_table(out / "triplets", columns=["clip_id"]).column("clip_id").to_pylist()
+
+
+def _shards_committed(out) -> int:
+    try:
+        return len(json.loads((out / "_manifest.json").read_text())["shards"]["triplets"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
+    inputs = link_inputs(tmp_path / "in", SOURCES)
+    link_inputs(inputs, ["speaker_4s.mp4", "multishot_aba_9s.mp4"], src=SAMPLE)
+
+    reference = tmp_path / "reference"
+    subprocess.run(_curate(inputs, reference), check=True, capture_output=True)
+    expected = _clip_ids(reference)
+    assert len(expected) == len(set(expected)) >= 8
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_curate(inputs, out), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 240
+    while _shards_committed(out) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed; give it more work"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["status"] == "running"
+    partial = _clip_ids(out)
+    assert 0 < len(partial) < len(expected)
+
+    rerun = subprocess.run(_curate(inputs, out), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    got = _clip_ids(out)
+    assert len(got) == len(set(got)), "duplicate clips after resume"
+    assert set(got) == set(expected)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == len(expected)
+    assert manifest["runs"][-1]["resumed"] is True
+    check = subprocess.run(
+        [sys.executable, "-m", "humo_data.cli", "validate", str(out)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+
+    again = subprocess.run(_curate(inputs, out), capture_output=True, text=True)  # nothing left to do
+    assert again.returncode == 0 and sorted(_clip_ids(out)) == sorted(got)
