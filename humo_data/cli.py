@@ -78,9 +78,12 @@ def inspect(
     rows: Annotated[int, typer.Option(help="Sample rows to print.")] = 5,
 ) -> None:
     """Print a dataset's summary (counts, rejects by reason, durations) and a few rows."""
-    from humo_data.report.inspect import print_inspection
+    from humo_data.report.inspect import DatasetNotFound, print_inspection
 
-    print_inspection(dataset, rows=rows)
+    try:
+        print_inspection(dataset, rows=rows)
+    except DatasetNotFound as err:
+        _fail(f"{err}\nPass the --output directory of a curate run (it holds _manifest.json).")
 
 
 def _register_optional_commands() -> None:

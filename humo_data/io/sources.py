@@ -123,11 +123,16 @@ def _wanted(path: str, cfg: SourcesConfig) -> bool:
 def _files_with_sizes(
     fs: fsspec.AbstractFileSystem, entries: dict[str, dict], cfg: SourcesConfig, local: bool
 ) -> list[SourceRef]:
-    return [
-        SourceRef(_to_uri(fs, p, local), int(info.get("size") or 0))
-        for p, info in entries.items()
-        if info.get("type") == "file" and _wanted(p, cfg)
-    ]
+    refs = []
+    for p, info in entries.items():
+        if not _wanted(p, cfg):
+            continue
+        if info.get("type") != "file":
+            # a symlink to a file (data folders are often link farms): follow it; skip dangling ones
+            if not (info.get("islink") and fs.isfile(p)):
+                continue
+        refs.append(SourceRef(_to_uri(fs, p, local), int(info.get("size") or 0)))
+    return refs
 
 
 def _from_glob(

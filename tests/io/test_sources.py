@@ -160,3 +160,15 @@ def test_fingerprint_small_file_reads_everything(tmp_path: Path):
     data[FINGERPRINT_CHUNK + 5] ^= 1
     p.write_bytes(data)
     assert fingerprint(str(p)) != before
+
+
+def test_directory_of_symlinks_follows_links_and_skips_dangling(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.mp4").write_bytes(b"x" * 10)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "a.mp4").symlink_to(real / "a.mp4")
+    (links / "gone.mp4").symlink_to(tmp_path / "nope.mp4")
+    refs = list_sources(str(links), SourcesConfig())
+    assert [(Path(r.uri).name, r.size) for r in refs] == [("a.mp4", 10)]
