@@ -59,7 +59,8 @@ class HuMoConfig:
             tokenizer folder; None = random ``UMT5EncoderModel`` of ``text_layers`` x
             ``text_d_model`` with a small offline tokenizer built by ``tokenizers``.
         audio_encoder_path: Whisper folder (whisper-large-v3); None = random ``WhisperConfig``
-            encoder of ``whisper_layers`` x ``audio_channels`` with ``whisper_mels`` mel bins.
+            encoder of ``whisper_layers`` x ``audio_channels`` with ``whisper_mels`` mel bins and
+            ``whisper_chunk_seconds`` windows (Whisper: 30 s; the tiny encoder uses 5 s for speed).
         null_prompt: text used for "" captions (Wan's negative prompt, as released).
     Runtime:
         gradient_checkpointing: recompute each block in backward (for 480x832x97 on one GPU).
@@ -111,6 +112,7 @@ class HuMoConfig:
     whisper_layers: int = 32
     whisper_heads: int = 20
     whisper_mels: int = 128
+    whisper_chunk_seconds: int = 30
     null_prompt: str = WAN_NEGATIVE_PROMPT
     gradient_checkpointing: bool = False
     attention: Literal["sdpa"] = "sdpa"
@@ -200,5 +202,6 @@ PRESETS: dict[str, HuMoConfig] = {
         whisper_layers=4,
         whisper_heads=2,
         whisper_mels=16,
+        whisper_chunk_seconds=5,
     ),
 }

@@ -273,10 +273,14 @@ class AudioEncoder(nn.Module):
                 decoder_layers=1,
                 decoder_attention_heads=cfg.whisper_heads,
                 num_mel_bins=cfg.whisper_mels,
+                max_source_positions=cfg.whisper_chunk_seconds * 50,
             )
             with seeded():
                 encoder = WhisperEncoder(conf)
-            return cls(encoder, WhisperFeatureExtractor(feature_size=cfg.whisper_mels))
+            fe = WhisperFeatureExtractor(
+                feature_size=cfg.whisper_mels, chunk_length=cfg.whisper_chunk_seconds
+            )
+            return cls(encoder, fe)
         path = cfg.audio_encoder_path
         return cls(WhisperModel.from_pretrained(path).encoder, WhisperFeatureExtractor.from_pretrained(path))
 
@@ -288,18 +292,18 @@ class AudioEncoder(nn.Module):
     def encode(self, wave: torch.Tensor, frames: int | None = None) -> torch.Tensor:
         """wave [B, S] float 16 kHz -> [B, frames, 5, C]; frames defaults to S // 640 (25 fps)."""
         fe = self.feature_extractor
-        n_samples = fe.n_samples  # 30 s
+        n_samples = fe.n_samples  # one Whisper window (30 s for whisper-large-v3)
         frames = frames if frames is not None else wave.shape[1] // 640
         dtype = next(self.model.parameters()).dtype
         rows = []
         for row in wave.float().cpu().numpy():
             hidden = []
             for start in range(0, max(len(row), 1), n_samples):
-                feats = fe(
-                    row[start : start + n_samples], sampling_rate=16000, return_tensors="pt"
-                ).input_features
+                with torch.autocast("cpu", enabled=False):  # log-mel in float32 (numpy output)
+                    chunk = fe(row[start : start + n_samples], sampling_rate=16000, return_tensors="np")
+                feats = torch.from_numpy(chunk.input_features)
                 out = self.model(feats.to(self.device, dtype), output_hidden_states=True).hidden_states
-                hidden.append(torch.stack(out, dim=2))  # [1, 1500, H, C]
+                hidden.append(torch.stack(out, dim=2).float())  # [1, 50 * chunk seconds, H, C]
             h = torch.cat(hidden, dim=1)[:, : max(2 * frames, 2)]
             rows.append(whisper_bands(h, frames))
         return torch.cat(rows, dim=0)

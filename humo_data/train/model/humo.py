@@ -172,7 +172,8 @@ class HuMo(nn.Module):
         slots = torch.where(valid, refs.to(noisy.dtype), zero[:, :, f:])
         mask = torch.zeros(b, 4, n, h, w, device=noisy.device, dtype=noisy.dtype)
         mask[:, :, f:] = 1.0  # as released: the mask marks the reference slots in every branch
-        return torch.cat([noisy, mask, zero[:, :, :f], slots], dim=1)
+        cond = torch.cat([zero[:, :, :f], slots], dim=2)
+        return torch.cat([noisy, mask, cond], dim=1)
 
     def velocity(
         self, noisy: torch.Tensor, t: torch.Tensor, cond: Condition, *, return_audio_features: bool = False
@@ -332,7 +333,8 @@ def dit_forward_flops(cfg: HuMoConfig, f: int, h: int, w: int) -> float:
             + cfg.audio_intermediate_dim * a * cfg.audio_token_dim
         )
     )
-    return float(cfg.num_layers * per_block + patch + head + text + audio)
+    time = 2 * (cfg.freq_dim * d + d * d + d * 6 * d)
+    return float(cfg.num_layers * per_block + patch + head + text + audio + time)
 
 
 def build_humo(
