@@ -144,7 +144,8 @@ class ConfigError(ValueError):
 
 
 def configs_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs"
+    """configs/ (repo root); in a wheel the humo_data/_configs link is a real folder."""
+    return Path(__file__).parent / "_configs"
 
 
 def resolve_profile(name_or_path: str | Path) -> Path:

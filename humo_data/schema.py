@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,8 @@ _PRIMITIVES: dict[str, pa.DataType] = {
 
 
 def _schemas_dir() -> Path:
-    """schemas/ ships inside the package (wheel) or sits at the repo root (editable install)."""
-    packaged = resources.files("humo_data") / "_schemas"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "schemas"
+    """schemas/ (repo root); in a wheel the humo_data/_schemas link is a real folder."""
+    return Path(__file__).parent / "_schemas"
 
 
 def _to_arrow(spec: Any) -> pa.DataType:
