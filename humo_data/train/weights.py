@@ -34,6 +34,8 @@ _OURS_ONLY = ("mask_predictor.",)
 # diffusers WanTransformer3DModel names -> released WanModel names (inverse of diffusers'
 # convert_wan_transformer_to_diffusers); applied in order to each key.
 _DIFFUSERS_TO_RELEASED = [
+    # diffusers' converter, run on HuMo keys, turns audio_cross_attn into audio_attn2: undo it first
+    (r"audio_attn2", "audio_cross_attn"),
     (r"^condition_embedder\.time_embedder\.linear_1\.", "time_embedding.0."),
     (r"^condition_embedder\.time_embedder\.linear_2\.", "time_embedding.2."),
     (r"^condition_embedder\.text_embedder\.linear_1\.", "text_embedding.0."),
