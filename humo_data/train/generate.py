@@ -202,15 +202,7 @@ def load_model(
     ours = [ck / n for n in ("ema.safetensors", "model.safetensors") if (ck / n).exists()]
     if not ours:
         return build_humo(preset or "humo-1.7b", device=device, dtype=dtype, weights_dir=str(ck))
-    cfg_file = next(
-        (p for p in (ck / "humo_config.json", ck.parent / "humo_config.json") if p.exists()), None
-    )
-    if cfg_file is not None:
-        cfg = HuMoConfig.from_json(cfg_file.read_text())
-    elif preset is not None:
-        cfg = HuMoConfig.preset(preset)
-    else:
-        raise ValueError(f"{ck}: no humo_config.json; pass --preset to say which model these weights are")
+    cfg = _checkpoint_config(ck, preset)
     from humo_data.train.weights import load_released
 
     model = build_humo(cfg, device="cpu", dtype=torch.float32)
@@ -218,6 +210,22 @@ def load_model(
     if not report.ok:
         raise ValueError(f"{ours[0]} does not fit {cfg.name}:\n{report.summary()}")
     return model.to(device=device, dtype=dtype)
+
+
+def _checkpoint_config(ck: Path, preset: str | None) -> HuMoConfig:
+    """A training checkpoint's model: ``humo_config.json`` beside it, else ``--preset``, else the
+    preset named in the run's ``train_config.json`` (output/ -> checkpoints/ -> step-N/)."""
+    for folder in (ck, ck.parent):
+        if (folder / "humo_config.json").exists():
+            return HuMoConfig.from_json((folder / "humo_config.json").read_text())
+    if preset is not None:
+        return HuMoConfig.preset(preset)
+    for folder in (ck, ck.parent, ck.parent.parent):
+        if (folder / "train_config.json").exists():
+            model = json.loads((folder / "train_config.json").read_text()).get("model") or {}
+            if model.get("preset"):
+                return HuMoConfig.preset(model["preset"])
+    raise ValueError(f"{ck}: no humo_config.json or train_config.json; pass --preset to name the model")
 
 
 def run_generate(

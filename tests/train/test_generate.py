@@ -108,3 +108,28 @@ def test_case_json_errors(tmp_path):
     (tmp_path / "empty.json").write_text("[]")
     with pytest.raises(ValueError):
         read_cases(tmp_path / "empty.json")
+
+
+def test_load_model_from_training_checkpoint(tmp_path):
+    """A trainer checkpoint (output/checkpoints/step-N/ema.safetensors + latest, preset named in
+    output/train_config.json) loads for generation with every DiT / mask-predictor weight."""
+    from safetensors.torch import save_file
+
+    trained = load_model(None, "tiny")
+    with torch.no_grad():
+        for p in trained.transformer.parameters():
+            p.add_(0.01)
+    state = {
+        k: v.contiguous()
+        for k, v in trained.state_dict().items()
+        if k.startswith(("transformer.", "mask_predictor."))
+    }
+    step = tmp_path / "out" / "checkpoints" / "step-00000003"
+    step.mkdir(parents=True)
+    save_file(state, step / "ema.safetensors")
+    (step.parent / "latest").write_text(step.name)
+    (tmp_path / "out" / "train_config.json").write_text(json.dumps({"model": {"preset": "tiny"}}))
+    loaded = load_model(str(step.parent), None)
+    assert loaded.config.name == "tiny"
+    for k, v in state.items():
+        assert torch.equal(loaded.state_dict()[k], v), k

@@ -81,6 +81,14 @@ class HuMo(nn.Module):
 
     # ------------------------------------------------------------------ training set-up
 
+    def train(self, mode: bool = True) -> HuMo:
+        """Train mode for the DiT and mask predictor; the frozen encoders stay in eval (no dropout)."""
+        super().train(mode)
+        for enc in (self.vae, self.text_encoder, self.audio_encoder):
+            if enc is not None:
+                enc.eval()
+        return self
+
     def set_trainable(self, stage: int) -> dict[str, int]:
         """Freeze everything except the stage's parameters; encoders stay frozen always.
 
