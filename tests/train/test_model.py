@@ -272,3 +272,12 @@ def test_config_json_round_trip():
     with pytest.raises(ValueError):
         HuMoConfig.from_dict({"dim": 64, "nope": 1})
     assert math.prod(HuMoConfig.preset("humo-17b").patch_size) == 4
+
+
+def test_train_mode_keeps_encoders_in_eval(model):
+    model.train()
+    try:
+        assert model.transformer.training and model.mask_predictor.training
+        assert not any(m.training for m in (model.vae, model.text_encoder.model, model.audio_encoder.model))
+    finally:
+        model.eval()
