@@ -160,6 +160,11 @@ class TrainConfig(StrictModel):
         "auto", description="auto = bf16 autocast on CUDA, fp32 on CPU. Weights stay fp32 (master)."
     )
     device: str = Field("auto", description="auto = cuda when available, else cpu.")
+    debug_fixed_draws: bool = Field(
+        False,
+        description="Reuse the same timestep/noise/task draws at every step (per micro-batch slot): a check "
+        "that the loop can memorise a batch. Never for real training.",
+    )
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()

@@ -1,0 +1,49 @@
+"""Exponential moving average of the trainable weights (the HuMo 1.7B release is an EMA state).
+
+Only trainable parameters get a shadow copy (frozen ones never change, so their EMA is
+themselves); ``ema_state(model)`` gives a full state dict with the shadows substituted, ready to
+save beside the raw weights or to evaluate with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from humo_data.train.config import EMAConfig
+
+
+class EMA:
+    def __init__(self, model: nn.Module, cfg: EMAConfig):
+        self.cfg = cfg
+        self.shadow: dict[str, torch.Tensor] = {
+            n: p.detach().float().clone() for n, p in model.named_parameters() if p.requires_grad
+        }
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        """Call after the optimiser step that made ``step`` (1-based)."""
+        if step % self.cfg.every:
+            return
+        decay = 0.0 if step <= self.cfg.start_step else self.cfg.decay
+        params = dict(model.named_parameters())
+        names = list(self.shadow)
+        shadows = [self.shadow[n] for n in names]
+        current = [params[n].detach().float() for n in names]
+        torch._foreach_lerp_(shadows, current, 1.0 - decay)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.shadow
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = set(self.shadow) - set(state)
+        if missing:
+            raise KeyError(
+                f"EMA state lacks {len(missing)} trainable parameter(s), e.g. {sorted(missing)[:3]}"
+            )
+        for n in self.shadow:
+            self.shadow[n].copy_(state[n])
+
+    def ema_state(self, full_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``full_state`` (a model state dict) with EMA values for the trainable entries."""
+        return {k: (self.shadow[k].to(v.dtype) if k in self.shadow else v) for k, v in full_state.items()}
