@@ -272,6 +272,49 @@ def test_config_json_round_trip():
     with pytest.raises(ValueError):
         HuMoConfig.from_dict({"dim": 64, "nope": 1})
     assert math.prod(HuMoConfig.preset("humo-17b").patch_size) == 4
+    with pytest.raises(ValueError, match="needs real encoders"):
+        build_humo("humo-1.7b")  # never a random umT5-xxl / Whisper-large
+
+
+def test_encoders_load_from_local_paths(tmp_path, model):
+    """Real-component code path: VAE (diffusers folder), umT5 + tokenizer (transformers folders) and
+    Whisper (transformers folder) load from disk and reproduce the saved modules' outputs."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    model.vae.model.save_pretrained(tmp_path / "vae")
+    model.text_encoder.model.save_pretrained(tmp_path / "text_encoder")
+    model.text_encoder.tokenizer.save_pretrained(tmp_path / "tokenizer")
+    cfg = model.config
+    wconf = WhisperConfig(d_model=cfg.audio_channels, encoder_layers=4, encoder_attention_heads=2, encoder_ffn_dim=64,
+                          decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64, num_mel_bins=16,
+                          max_source_positions=1500)  # fmt: skip
+    torch.manual_seed(3)
+    whisper = WhisperModel(wconf).eval()
+    whisper.save_pretrained(tmp_path / "whisper")
+    WhisperFeatureExtractor(feature_size=16).save_pretrained(tmp_path / "whisper")
+    real = build_humo(
+        cfg.replace(
+            vae_path=str(tmp_path),
+            text_encoder_path=str(tmp_path),
+            audio_encoder_path=str(tmp_path / "whisper"),
+        )
+    )
+    batch = make_batch()
+    assert torch.allclose(real.encode_video(batch.video), model.encode_video(batch.video), atol=1e-5)
+    assert torch.equal(real.encode_text(batch.captions), model.encode_text(batch.captions))
+    feats = real.encode_audio(batch.audio[:1])
+    assert feats.shape == (1, F, 5, cfg.audio_channels)  # 30 s Whisper window, 33 -> 5 band grouping scaled
+    with torch.no_grad():
+        from transformers import WhisperFeatureExtractor as FE
+
+        mel = FE(feature_size=16)(
+            batch.audio[0].numpy(), sampling_rate=16000, return_tensors="pt"
+        ).input_features
+        hidden = whisper.encoder(mel, output_hidden_states=True).hidden_states  # 5 states for 4 layers
+    last = torch.nn.functional.interpolate(
+        hidden[4][:, : 2 * F].transpose(1, 2), size=F, mode="linear", align_corners=True
+    )
+    assert torch.allclose(feats[0, :, 4], last[0].T, atol=1e-5)  # band 5 = last layer alone
 
 
 def test_train_mode_keeps_encoders_in_eval(model):

@@ -367,12 +367,15 @@ def build_humo(
         found = resolve_weights(weights_dir, cfg)
         cfg = cfg.replace(**{k: v for k, v in found.items() if k != "dit" and getattr(cfg, k) is None})
         dit_ckpt = found.get("dit")
-    big = cfg.dim >= 1024
-    if with_encoders and big and cfg.vae_path is None:
-        raise ValueError(
-            f"preset {cfg.name!r} needs real encoders: set vae_path / text_encoder_path / audio_encoder_path "
-            "(or weights_dir), or build with with_encoders=False and cached features"
-        )
+    if with_encoders and cfg.dim >= 1024:  # a real preset: random umT5-xxl / Whisper-large would be absurd
+        absent = [
+            k for k in ("vae_path", "text_encoder_path", "audio_encoder_path") if getattr(cfg, k) is None
+        ]
+        if absent:
+            raise ValueError(
+                f"preset {cfg.name!r} needs real encoders; missing {absent}: set them (or weights_dir), "
+                "or build with with_encoders=False and train on cached features"
+            )
     enc = {}
     if with_encoders:
         enc = {
