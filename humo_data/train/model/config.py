@@ -62,6 +62,9 @@ class HuMoConfig:
             encoder of ``whisper_layers`` x ``audio_channels`` with ``whisper_mels`` mel bins and
             ``whisper_chunk_seconds`` windows (Whisper: 30 s; the tiny encoder uses 5 s for speed).
         null_prompt: text used for "" captions (Wan's negative prompt, as released).
+        zero_init_head: zero the output head at init (Wan's init, for full training). The tiny
+            preset keeps a random head: it trains from scratch with stage freezing, and a frozen
+            zero head would pass no gradient to the self-attention it trains.
     Runtime:
         gradient_checkpointing: recompute each block in backward (for 480x832x97 on one GPU).
         attention: "sdpa" (torch scaled_dot_product_attention, flash/mem-efficient on CUDA).
@@ -114,6 +117,7 @@ class HuMoConfig:
     whisper_mels: int = 128
     whisper_chunk_seconds: int = 30
     null_prompt: str = WAN_NEGATIVE_PROMPT
+    zero_init_head: bool = True
     gradient_checkpointing: bool = False
     attention: Literal["sdpa"] = "sdpa"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -203,5 +207,6 @@ PRESETS: dict[str, HuMoConfig] = {
         whisper_heads=2,
         whisper_mels=16,
         whisper_chunk_seconds=5,
+        zero_init_head=False,
     ),
 }

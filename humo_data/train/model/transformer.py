@@ -149,7 +149,8 @@ class HuMoTransformer(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """Released init: xavier linears, std 0.02 for text/time embeddings, zero output head."""
+        """Released init: xavier linears, std 0.02 for text/time embeddings, zero output head
+        (unless ``zero_init_head`` is off)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -159,7 +160,8 @@ class HuMoTransformer(nn.Module):
         for m in [*self.text_embedding.modules(), *self.time_embedding.modules()]:
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.02)
-        nn.init.zeros_(self.head.head.weight)
+        if self.config.zero_init_head:
+            nn.init.zeros_(self.head.head.weight)
 
     def embed_text(self, context: torch.Tensor) -> torch.Tensor:
         """Pad/cut text states [B, L, text_dim] to text_len with zeros (as released), then embed."""
