@@ -235,12 +235,14 @@ def resolve_weights(weights_dir: str | Path, cfg) -> dict[str, str]:
     )
     tok = first(["google/umt5-xxl", "**/google/umt5-xxl", "tokenizer", "**/tokenizer"])
     whisper = first(["whisper-large-v3", "**/whisper-large-v3", "audio_encoder"])
+    zero_vae = first(["zero_vae_129frame.pt", "**/zero_vae_129frame.pt"])
     for key, val in {
         "dit": dit,
         "vae_path": vae,
         "text_encoder_path": t5,
         "tokenizer_path": tok,
         "audio_encoder_path": whisper,
+        "zero_vae_path": str(Path(zero_vae).parent) if zero_vae else None,
     }.items():
         if val is not None:
             found[key] = val

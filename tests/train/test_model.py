@@ -122,6 +122,20 @@ def test_reference_slots_i2v():
     assert torch.isfinite(out["loss"])
 
 
+def test_released_zero_video_latents_for_cached_i2v(tmp_path):
+    """i2v without a VAE uses the release's precomputed zero-video latents; because the Wan VAE is
+    causal, slicing a longer zero video's latents equals encoding the short one."""
+    cfg = HuMoConfig.preset("tiny", model_type="i2v", in_dim=36)
+    with_vae = build_humo(cfg)
+    long = with_vae.vae.encode(torch.zeros(1, 3, 33, 64, 64))[0]  # 9 latent frames
+    torch.save(long, tmp_path / "zero_vae_129frame.pt")
+    cached = build_humo(cfg.replace(zero_vae_path=str(tmp_path)), with_encoders=False)
+    got = cached.zero_latents(4, 8, 8, torch.device("cpu"))
+    assert torch.allclose(got, with_vae.zero_latents(4, 8, 8, torch.device("cpu")), atol=1e-5)
+    with pytest.raises(ValueError, match="no zero-video latents"):
+        cached.zero_latents(4, 16, 16, torch.device("cpu"))
+
+
 def test_loss_ignores_reference_slots(model, cached):
     """Perturbing the prediction at the trailing reference slot leaves the loss unchanged; the
     same perturbation on a video frame changes it."""

@@ -166,6 +166,7 @@ def test_resolve_weights_release_layout(tmp_path, released_state):
     (wan / "Wan2.1_VAE.pth").write_bytes(b"")
     (wan / "models_t5_umt5-xxl-enc-bf16.pth").write_bytes(b"")
     (root / "whisper-large-v3").mkdir()
+    (root / "HuMo" / "zero_vae_129frame.pt").write_bytes(b"")
     found = resolve_weights(root, HuMoConfig.preset("humo-1.7b"))
     assert found == {
         "dit": str(root / "HuMo" / "HuMo-1.7B" / "ema.pth"),
@@ -173,6 +174,7 @@ def test_resolve_weights_release_layout(tmp_path, released_state):
         "text_encoder_path": str(wan / "models_t5_umt5-xxl-enc-bf16.pth"),
         "tokenizer_path": str(wan / "google" / "umt5-xxl"),
         "audio_encoder_path": str(root / "whisper-large-v3"),
+        "zero_vae_path": str(root / "HuMo"),
     }
 
 

@@ -61,6 +61,8 @@ class HuMoConfig:
         audio_encoder_path: Whisper folder (whisper-large-v3); None = random ``WhisperConfig``
             encoder of ``whisper_layers`` x ``audio_channels`` with ``whisper_mels`` mel bins and
             ``whisper_chunk_seconds`` windows (Whisper: 30 s; the tiny encoder uses 5 s for speed).
+        zero_vae_path: the release's zero-video latents (zero_vae_129frame.pt or a folder of them),
+            used by i2v (17B) conditioning when the model is built without a VAE (cached features).
         null_prompt: text used for "" captions (Wan's negative prompt, as released).
         zero_init_head: zero the output head at init (Wan's init, for full training). The tiny
             preset keeps a random head: it trains from scratch with stage freezing, and a frozen
@@ -116,6 +118,7 @@ class HuMoConfig:
     whisper_heads: int = 20
     whisper_mels: int = 128
     whisper_chunk_seconds: int = 30
+    zero_vae_path: str | None = None
     null_prompt: str = WAN_NEGATIVE_PROMPT
     zero_init_head: bool = True
     gradient_checkpointing: bool = False

@@ -160,6 +160,9 @@ class HuMo(nn.Module):
         key = (slots, h, w, str(device))
         if key not in self._zero_latents:
             cfg = self.config
+            if self.vae is None and cfg.zero_vae_path is not None:
+                self._zero_latents[key] = _released_zero_latents(cfg.zero_vae_path, slots, h, w).to(device)
+                return self._zero_latents[key]
             frames = 1 + cfg.vae_stride[0] * (slots - 1)
             pix = torch.zeros(1, 3, frames, h * cfg.vae_stride[1], w * cfg.vae_stride[2], device=device)
             self._zero_latents[key] = self._need("vae").encode(pix).to(device)
@@ -311,6 +314,21 @@ class HuMo(nn.Module):
         audio projection and head. Encoders are excluded (features are cached for training).
         """
         return 3.0 * dit_forward_flops(self.config, *self.latent_grid(frames, height, width, ref_slots))
+
+
+def _released_zero_latents(path: str, slots: int, h: int, w: int) -> torch.Tensor:
+    """Slice the release's precomputed zero-video latents (zero_vae_129frame.pt [16, 33, 60, 104],
+    zero_vae_720p_161frame.pt) - a file, or a folder holding them - for training without a VAE."""
+    from pathlib import Path
+
+    p = Path(path)
+    files = sorted(p.glob("zero_vae*.pt")) if p.is_dir() else [p]
+    for f in files:
+        z = torch.load(f, map_location="cpu", weights_only=True)
+        z = z[0] if z.dim() == 5 else z
+        if tuple(z.shape[-2:]) == (h, w) and z.shape[1] >= slots:
+            return z[None, :, :slots].float()
+    raise ValueError(f"no zero-video latents of {slots} x {h} x {w} in {path}")
 
 
 def dit_forward_flops(cfg: HuMoConfig, f: int, h: int, w: int) -> float:
