@@ -28,6 +28,11 @@ class ModelConfig(StrictModel):
     gradient_checkpointing: bool = Field(
         False, description="Recompute block activations in backward (saves memory)."
     )
+    trainable: Literal["stage", "all"] = Field(
+        "stage",
+        description="stage = model.set_trainable(stage) (paper); all = the whole DiT + mask predictor "
+        "(pretraining a base from scratch, sanity checks). Encoders stay frozen either way.",
+    )
 
 
 class DataConfig(StrictModel):

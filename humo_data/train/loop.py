@@ -251,7 +251,7 @@ def train(
                 if not torch.isfinite(loss.detach()).all():
                     raise NonFiniteLoss(
                         f"non-finite loss {loss.item()} at step {step + 1} (micro-batch {micro}) "
-                        f"on clip_ids {batch.clip_ids}; parts: { {k: float(v) for k, v in out.items()} }"
+                        f"on clip_ids {batch.clip_ids}; parts: { {k: float(v.detach()) for k, v in out.items()} }"
                     )
                 (loss / accum).backward()
                 step_loss += float(loss.detach()) / accum

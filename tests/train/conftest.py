@@ -28,7 +28,7 @@ PORTRAIT = MEDIA / "latentsync_demo1_video.mp4"  # 1080x1920 HEVC 25 fps, speech
 SILENT = MEDIA / "liveportrait_d0.mp4"  # 512x512 25 fps, no audio track
 REFERENCE = MEDIA / "humo_man_Jaime.png"
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def _frames(path: Path, start_s: float, n: int, size: tuple[int, int]) -> list[np.ndarray]:

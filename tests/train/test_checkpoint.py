@@ -1,0 +1,85 @@
+"""Checkpoints: exact resume (same loss curve, weights, EMA), atomic layout, pruning, strict loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from humo_data.train.checkpoint import find_checkpoint, load_model_state
+from humo_data.train.config import load_train_config
+from humo_data.train.loop import build_model, resolve_device, train
+
+
+def cfg_at(triplet_dir, out, *overrides: str):
+    return load_train_config(
+        "tiny_cpu",
+        [
+            f"data.sources=[{triplet_dir}]", f"output={out}", "stage=2", "model.trainable=all",
+            "data.text_dropout=0.3", "task_mix.audio_start=0.5", "task_mix.audio_end=0.5",
+            "checkpoint.every_steps=3", "checkpoint.keep_last=2", "logging.every_steps=1", "ema.decay=0.9",
+            *overrides,
+        ],
+    )  # fmt: skip
+
+
+def test_resume_repeats_the_uninterrupted_run(triplet_dir, tmp_path):
+    straight = train(cfg_at(triplet_dir, tmp_path / "a", "schedule.max_steps=6"))
+    first = train(cfg_at(triplet_dir, tmp_path / "b", "schedule.max_steps=3"))
+    second = train(cfg_at(triplet_dir, tmp_path / "b", "schedule.max_steps=6"))  # resume=auto
+    assert len(first.losses) == 3 and len(second.losses) == 3
+    torch.testing.assert_close(
+        torch.tensor(first.losses + second.losses), torch.tensor(straight.losses), rtol=1e-5, atol=1e-6
+    )
+    a = tmp_path / "a" / "checkpoints" / "step-00000006"
+    b = tmp_path / "b" / "checkpoints" / "step-00000006"
+    for name in ("model.safetensors", "ema.safetensors"):
+        wa, wb = load_file(a / name), load_file(b / name)
+        assert wa.keys() == wb.keys()
+        for k in wa:
+            torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+    sa = json.loads((a / "trainer_state.json").read_text())
+    sb = json.loads((b / "trainer_state.json").read_text())
+    assert sa["data"]["cursors"] == sb["data"]["cursors"]
+
+
+def test_layout_pruning_and_latest(triplet_dir, tmp_path):
+    out = tmp_path / "run"
+    train(cfg_at(triplet_dir, out, "schedule.max_steps=7", "checkpoint.every_steps=2"))
+    ck = out / "checkpoints"
+    assert sorted(p.name for p in ck.glob("step-*")) == ["step-00000006", "step-00000007"]
+    assert (ck / "latest").read_text() == "step-00000007"
+    assert find_checkpoint("auto", ck) == ck / "step-00000007"
+    assert find_checkpoint(str(ck), ck) == ck / "step-00000007"
+    step = ck / "step-00000007"
+    assert {p.name for p in step.iterdir()} >= {
+        "model.safetensors", "ema.safetensors", "optimizer.pt", "rng.pt", "trainer_state.json", "humo_config.json",
+    }  # fmt: skip
+    weights = load_file(step / "model.safetensors")
+    assert not any(k.startswith(("vae.", "text_encoder.", "audio_encoder.")) for k in weights)
+    ema = load_file(step / "ema.safetensors")
+    assert weights.keys() == ema.keys() and any(not torch.equal(weights[k], ema[k]) for k in weights)
+    assert not list(ck.glob(".*.tmp"))
+
+
+def test_half_written_checkpoint_is_ignored(triplet_dir, tmp_path):
+    out = tmp_path / "run"
+    train(cfg_at(triplet_dir, out, "schedule.max_steps=3"))
+    ck = out / "checkpoints"
+    (ck / ".step-00000006.tmp").mkdir()  # a crash mid-save: never renamed, latest untouched
+    (ck / ".step-00000006.tmp" / "model.safetensors").write_bytes(b"partial")
+    assert find_checkpoint("auto", ck) == ck / "step-00000003"
+    result = train(cfg_at(triplet_dir, out, "schedule.max_steps=4"))
+    assert result.steps == 4 and len(result.losses) == 1
+
+
+def test_checkpoint_that_does_not_fit_fails_loudly(triplet_dir, tmp_path):
+    cfg = cfg_at(triplet_dir, tmp_path / "run", "schedule.max_steps=1")
+    train(cfg)
+    state = load_file(tmp_path / "run" / "checkpoints" / "step-00000001" / "model.safetensors")
+    state.pop(next(iter(state)))
+    state["not.a.parameter"] = torch.zeros(1)
+    with pytest.raises(KeyError, match="1 missing .* 1 unexpected"):
+        load_model_state(build_model(cfg, resolve_device(cfg)), state)
