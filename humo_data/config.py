@@ -89,6 +89,8 @@ class ClipsConfig(StrictModel):
     video_codec: Literal["libx264"] = "libx264"
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
     preset: str = Field("veryfast", description="x264 preset.")
+    decode_threads: int = Field(0, ge=0, description="FFmpeg decoder threads per source (0 = auto).")
+    encode_threads: int = Field(0, ge=0, description="x264 threads per clip encoder (0 = auto).")
     audio_sample_rate: int = Field(16000, description="Audio sample rate (HuMo/Whisper: 16 kHz mono).")
     audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
     resources: Resources = Resources(num_cpus=1.0)

@@ -89,7 +89,6 @@ class ClipCutStage(Stage[CutConfig]):
         snap = 4 if cfg.frame_rule == "4k+1" else 1
         min_frames, max_frames = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
         detector = build_shot_detector(shots, cfg.fps)
-        threads = max(1, int(cfg.resources.num_cpus))
         has_audio = bool(source.get("has_audio"))
         planner = ClipPlanner(
             min_frames=min_frames,
@@ -108,7 +107,7 @@ class ClipCutStage(Stage[CutConfig]):
             detect_width=shots.detect_width if shots.backend != "none" else None,
             audio_rate=cfg.audio_sample_rate,
             with_audio=has_audio,
-            threads=threads,
+            threads=cfg.decode_threads,
         ) as reader:
 
             def handle(events) -> Iterator[Row]:
@@ -120,7 +119,7 @@ class ClipCutStage(Stage[CutConfig]):
                             cfg.fps,
                             crf=cfg.crf,
                             preset=cfg.preset,
-                            threads=threads,
+                            threads=cfg.encode_threads,
                             audio_rate=cfg.audio_sample_rate if has_audio else None,
                         )
                         open_clip = _OpenClip(ev, encoder)

@@ -10,7 +10,6 @@ extra dependency is needed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humo_data.io.atomic import sha256_file
 from humo_data.schema import (
     MANIFEST_VERSION,
     REJECTS_VERSION,
@@ -162,14 +162,6 @@ def _check_shard(
     except (pa.ArrowException, OSError) as err:
         problems.append(f"{rel}: data cannot be read: {err}")
     return problems, n
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def compare_schema(actual: pa.Schema, contract: pa.Schema) -> list[str]:

@@ -25,7 +25,7 @@ class ClipEncoder:
         *,
         crf: int = 18,
         preset: str = "veryfast",
-        threads: int = 1,
+        threads: int = 0,
         audio_rate: int | None = None,
     ):
         self._buf = io.BytesIO()
