@@ -53,9 +53,15 @@ def curate(
         cfg = load_config(config, overrides)
     except ConfigError as err:
         _fail(str(err))
+    from humo_data.io.dataset_writer import ResumeConflict
+    from humo_data.io.sources import SourcesError
+    from humo_data.ray_compute import ClusterUnavailable
     from pipelines.curate import run_curate
 
-    summary = run_curate(input, output, cfg, show_progress=progress)
+    try:
+        summary = run_curate(input, output, cfg, show_progress=progress)
+    except (SourcesError, ResumeConflict, ClusterUnavailable) as err:
+        _fail(str(err))
     raise typer.Exit(0 if summary.ok else 1)
 
 

@@ -15,6 +15,10 @@ from humo_data.config import RayConfig
 from humo_data.stage import Stage
 
 
+class ClusterUnavailable(RuntimeError):
+    """ray.address names a cluster that cannot be reached."""
+
+
 def init_ray(cfg: RayConfig) -> None:
     """Connect to ``cfg.address`` or start a local cluster sized by the config (same code path)."""
     if ray.is_initialized():
@@ -22,7 +26,13 @@ def init_ray(cfg: RayConfig) -> None:
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": True,
                               "logging_level": "WARNING"}  # fmt: skip
     if cfg.address:
-        ray.init(address=cfg.address, **kwargs)
+        try:
+            ray.init(address=cfg.address, **kwargs)
+        except ConnectionError as err:
+            raise ClusterUnavailable(
+                f"no Ray cluster at ray.address={cfg.address!r} ({err}). Start one (`ray start --head`), "
+                "submit with `ray job submit`, or run locally with --set ray.address=null."
+            ) from None
         return
     if cfg.num_cpus:
         kwargs["num_cpus"] = cfg.num_cpus
