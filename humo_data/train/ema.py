@@ -44,6 +44,16 @@ class EMA:
         for n in self.shadow:
             self.shadow[n].copy_(state[n])
 
-    def ema_state(self, full_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def full_shadow(self) -> dict[str, torch.Tensor]:
+        """Shadows as full CPU tensors; sharded (DTensor) shadows are all-gathered (every rank calls)."""
+        return {
+            n: (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().cpu()
+            for n, t in self.shadow.items()
+        }
+
+    def ema_state(
+        self, full_state: dict[str, torch.Tensor], shadow: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """``full_state`` (a model state dict) with EMA values for the trainable entries."""
-        return {k: (self.shadow[k].to(v.dtype) if k in self.shadow else v) for k, v in full_state.items()}
+        shadow = shadow if shadow is not None else self.shadow
+        return {k: (shadow[k].to(v.dtype).cpu() if k in shadow else v) for k, v in full_state.items()}

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLoss(FloatingPointError):
     """A NaN/inf loss or gradient: never trained through silently."""
+
+
+class ShardedState(Protocol):
+    """Full-state I/O of a sharded (FSDP) model; both methods run on every rank."""
+
+    def gather(self, model: nn.Module, opt: torch.optim.Optimizer) -> tuple[dict, dict]: ...
+    def load(self, model: nn.Module, opt: torch.optim.Optimizer, model_sd: dict, opt_sd: dict) -> None: ...
 
 
 class LossModule(nn.Module):
@@ -177,11 +184,13 @@ def train(
     gather: Callable[[Any], list[Any]] | None = None,
     report: Callable[[dict[str, float]], None] | None = None,
     model: nn.Module | None = None,
+    sharded: ShardedState | None = None,
 ) -> TrainResult:
     """Train ``cfg.schedule.max_steps`` optimiser steps (resuming from a checkpoint if configured).
 
     wrap: DDP/FSDP wrapper of the LossModule (Ray workers); gather: all-gather of a Python
-    object (to save every rank's loader cursors); report: per-log-step metrics sink (Ray).
+    object (to save every rank's loader cursors); report: per-log-step metrics sink (Ray);
+    sharded: full-state gather/scatter for sharded (FSDP) models, called on every rank.
     """
     from humo_data.train.data.stream import LoaderState, make_loader
 
@@ -196,6 +205,8 @@ def train(
             f"({cfg.model.preset})",
             flush=True,
         )
+    # Wrap before the optimiser exists: FSDP swaps parameters for sharded ones in place.
+    loss_fn = wrap(LossModule(model)) if wrap is not None else LossModule(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(
         params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay, eps=cfg.optim.eps
@@ -207,10 +218,13 @@ def train(
     ckpt_path = find_checkpoint(cfg.checkpoint.resume, cfg.checkpoint_dir())
     if ckpt_path is not None:
         ck = load_checkpoint(ckpt_path)
-        load_model_state(model, ck.model)
+        if sharded is not None:
+            sharded.load(model, opt, ck.model, ck.optimizer)
+        else:
+            load_model_state(model, ck.model)
+            opt.load_state_dict(ck.optimizer)
         if ema is not None and ck.ema is not None:
             ema.load_state_dict(ck.ema)
-        opt.load_state_dict(ck.optimizer)
         sched.load_state_dict(ck.trainer_state["scheduler"])
         set_rng_state(ck.rng)
         step = ck.step
@@ -220,7 +234,6 @@ def train(
         if rank == 0:
             print(f"resumed from {ckpt_path} at step {step}", flush=True)
 
-    loss_fn = wrap(LossModule(model)) if wrap is not None else LossModule(model)
     loader = make_loader(cfg.data, seed=cfg.seed, rank=rank, world_size=world_size, state=data_state.cursors)
     batches = iter(loader)
     logger = MetricsLog(cfg, enabled=rank == 0)
@@ -307,16 +320,20 @@ def train(
                 window, t_window, samples_window = {}, time.perf_counter(), 0
 
             if step % cfg.checkpoint.every_steps == 0 or step == cfg.schedule.max_steps:
-                result.last_checkpoint = _save(cfg, step, model, ema, opt, sched, data_state, gather, rank)
+                result.last_checkpoint = _save(
+                    cfg, step, model, ema, opt, sched, data_state, gather, rank, sharded
+                )
     finally:
         logger.close()
     result.steps = step
     return result
 
 
-def _save(cfg, step, model, ema, opt, sched, data_state, gather, rank) -> Path | None:
-    """Rank 0 writes; every rank contributes its loader cursors."""
+def _save(cfg, step, model, ema, opt, sched, data_state, gather, rank, sharded) -> Path | None:
+    """Rank 0 writes; every rank contributes its loader cursors (and shards, when sharded)."""
     states = gather(data_state.state_dict()) if gather is not None else [data_state.state_dict()]
+    full = sharded.gather(model, opt) if sharded is not None else None
+    ema_full = ema.full_shadow() if ema is not None and sharded is not None else None
     if rank != 0:
         return None
     merged: dict[str, Any] = {"cursors": {}, "counts": {}}
@@ -324,13 +341,13 @@ def _save(cfg, step, model, ema, opt, sched, data_state, gather, rank) -> Path |
         merged["cursors"].update(s["cursors"])
         for k, v in s["counts"].items():
             merged["counts"][k] = merged["counts"].get(k, 0) + v
-    weights = model_state(model)
+    weights, optim_state = full if full is not None else (model_state(model), opt.state_dict())
     return save_checkpoint(
         cfg.checkpoint_dir(),
         step,
         model=weights,
-        ema=ema.ema_state(weights) if ema is not None else None,
-        optimizer=opt.state_dict(),
+        ema=ema.ema_state(weights, ema_full) if ema is not None else None,
+        optimizer=optim_state,
         trainer_state={
             "scheduler": sched.state_dict(),
             "data": merged,
