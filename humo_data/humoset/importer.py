@@ -5,8 +5,9 @@ resamples to 25 fps and fits the bucket), its reference image(s), the caption fr
 ``video_caption.parquet`` and 16 kHz mono FLAC audio decoded from the video's own track (PyAV,
 swresample). A video that cannot become a row is written to ``rejects/`` with a reason:
 missing_video, no_caption, missing_reference, unreadable_reference, unreadable_video,
-no_video_stream, no_audio, too_short. Shards are written to a temporary name and renamed, one
-at a time, so a killed import leaves only complete shards.
+no_video_stream, no_audio, too_short. Shards go through the dataset writer's ShardWriter
+(temporary name, rename, sha256) and ``_manifest.json`` lists them, so ``humo-data validate``
+checks an imported dataset like a curated one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,12 @@ from typing import Any
 import av
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import soundfile as sf
 from PIL import Image
 
 from humo_data.humoset.layout import HumosetEntry, scan_humoset
+from humo_data.io.manifest import Manifest, utc_now
+from humo_data.io.shards import ShardWriter
 from humo_data.io.sources import fingerprint
 from humo_data.schema import rejects_schema, triplet_schema
 
@@ -156,15 +157,6 @@ def _reject_row(entry: HumosetEntry, skip: Skip) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _write(rows: list[dict[str, Any]], schema: pa.Schema, path: Path, row_group_rows: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp, row_group_size=row_group_rows)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def import_humoset(
     root: str | Path,
     output: str | Path,
@@ -176,31 +168,53 @@ def import_humoset(
     rows_per_shard: int = 64,
     row_group_rows: int = 8,
 ) -> ImportSummary:
+    """Write ``output`` as a humo-data dataset (shards + rejects + ``_manifest.json``, status complete)."""
     out = Path(output)
+    started = utc_now()
+    options = {"importer": "humoset", "source": str(root), "key_column": key_column,
+               "caption_column": caption_column, "require_audio": require_audio, "min_frames": min_frames}  # fmt: skip
+    manifest = Manifest(
+        config=options,
+        config_hash=hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16],
+        backends={"shots": BACKEND, "captions": BACKEND, "references": BACKEND},
+    )
     entries = scan_humoset(root, key_column, caption_column)
     summary = ImportSummary()
-    pending: list[dict[str, Any]] = []
-    rejects: list[dict[str, Any]] = []
 
-    def flush() -> None:
-        if pending:
-            name = f"triplets/part-{len(summary.shards):05d}.parquet"
-            _write(pending, triplet_schema(), out / name, row_group_rows)
-            summary.shards.append(name)
-            pending.clear()
+    def writer(subdir: str, schema: pa.Schema) -> ShardWriter:
+        def commit(info, _keys) -> None:
+            manifest.shards[subdir].append(info.to_json())
+            if subdir == "triplets":
+                summary.shards.append(info.path)
 
+        return ShardWriter(
+            out, subdir, schema, rows_per_shard=rows_per_shard, row_group_rows=row_group_rows,
+            compression="zstd", next_index=0, on_commit=commit,
+        )  # fmt: skip
+
+    triplets, rejects = writer("triplets", triplet_schema()), writer("rejects", rejects_schema())
+    counts = manifest.counts
     for entry in entries:
         try:
-            pending.append(entry_to_row(entry, require_audio=require_audio, min_frames=min_frames))
-            summary.rows += 1
+            row = entry_to_row(entry, require_audio=require_audio, min_frames=min_frames)
         except Skip as skip:
             log.warning("humoset %s: skipped (%s) %s", entry.id, skip.reason, skip.detail)
             summary.rejects[skip.reason] += 1
-            rejects.append(_reject_row(entry, skip))
-        if len(pending) >= rows_per_shard:
-            flush()
-    flush()
-    if rejects:
-        _write(rejects, rejects_schema(), out / "rejects" / "part-00000.parquet", 4096)
-    (out / "_import.json").write_text(json.dumps({"source": str(root), **summary.as_dict()}, indent=2))
+            rejects.add(_reject_row(entry, skip), {})
+            counts.rejects += 1
+            counts.rejects_by_stage[STAGE] += 1
+            counts.rejects_by_reason[f"{STAGE}/{skip.reason}"] += 1
+        else:
+            triplets.add(row, {})
+            summary.rows += 1
+            counts.triplets += 1
+            counts.video_seconds += row["end_time"]
+        counts.sources_done += 1
+    triplets.flush()
+    rejects.flush()
+    manifest.status = "complete"
+    manifest.runs.append(
+        {"started_at": started, "finished_at": utc_now(), "input": str(root), "resumed": False}
+    )
+    manifest.save(out)
     return summary

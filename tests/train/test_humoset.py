@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from humo_data.cli import app
 from humo_data.humoset.importer import import_humoset
 from humo_data.humoset.layout import CAPTIONS_FILE, HumosetLayoutError, scan_humoset
+from humo_data.io.validate import validate_dataset
 from humo_data.schema import rejects_schema, triplet_schema
 from humo_data.train.config import DataConfig
 from humo_data.train.data.audio import decode_audio_bytes, decode_audio_track
@@ -56,6 +57,11 @@ def test_import_writes_schema_rows_and_named_rejects(imported, humoset_dir):
         r["source_uri"].split("/")[-1].split(".")[0].split(" ")[0]: r["reason"] for r in rejects.to_pylist()
     }
     assert got == EXPECTED_REJECTS
+    # A complete humo-data dataset: manifest lists the shards with sha256, counts add up.
+    assert validate_dataset(out) == []
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == 3
+    assert manifest["counts"]["rejects_by_reason"]["humoset_import/no_audio"] == 1
 
 
 def test_loader_reads_imported_shards_and_the_folder_alike(imported, humoset_dir):
