@@ -170,3 +170,14 @@ def test_row_filter_and_no_reference_count(triplet_dir, triplet_rows):
     for b in take(cfg_for(triplet_dir, batch_size=1), len(triplet_rows)):
         state.observe(b)
     assert state.counts["note/no_reference"] == sum(not r["references"] for r in triplet_rows)
+
+
+def test_reads_shards_through_fsspec(triplet_dir, triplet_rows):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for shard in sorted((triplet_dir / "triplets").glob("*.parquet")):
+        fs.pipe(f"/bucket/ds/triplets/{shard.name}", shard.read_bytes())
+    cfg = cfg_for("memory://bucket/ds", batch_size=1)
+    ids = {b.clip_ids[0] for b in take(cfg, len(triplet_rows))}
+    assert ids == {r["clip_id"] for r in triplet_rows}

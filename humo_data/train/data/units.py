@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,12 @@ class Unit:
     @property
     def key(self) -> str:
         return f"{self.source}#{self.index}"
+
+
+@lru_cache(maxsize=8)
+def _humoset_entries(root: str) -> tuple:
+    """One directory scan per process (a HuMoSet folder holds ~670K videos; units are chunks of it)."""
+    return tuple(scan_humoset(root))
 
 
 def _stable(text: str) -> int:
@@ -63,7 +70,7 @@ def plan_units(cfg: DataConfig) -> list[Unit]:
             cfg.format == "auto" and "://" not in source and is_humoset(source)
         )
         if humoset:
-            n = len(scan_humoset(source))
+            n = len(_humoset_entries(source))
             units += [
                 Unit("humoset", source, i, min(HUMOSET_CHUNK, n - i * HUMOSET_CHUNK))
                 for i in range((n + HUMOSET_CHUNK - 1) // HUMOSET_CHUNK)
@@ -95,7 +102,7 @@ def read_unit(unit: Unit, cfg: DataConfig) -> list[dict[str, Any]]:
     """The unit's rows as dicts of triplet columns (only those the trainer reads)."""
     if unit.kind == "triplets":
         return read_row_group(unit.source, unit.index, read_columns(cfg)).to_pylist()
-    entries = scan_humoset(unit.source)[unit.index * HUMOSET_CHUNK : (unit.index + 1) * HUMOSET_CHUNK]
+    entries = _humoset_entries(unit.source)[unit.index * HUMOSET_CHUNK : (unit.index + 1) * HUMOSET_CHUNK]
     return [humoset_row(e) for e in entries]
 
 
