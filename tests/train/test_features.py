@@ -76,16 +76,22 @@ def test_dropped_captions_use_the_cached_null_text_and_missing_clips_are_counted
 
 
 @pytest.mark.slow
-def test_ray_data_features_job(triplet_dir, tmp_path):
-    ray = pytest.importorskip("ray")
-    from pipelines.features import run_features
+def test_ray_data_features_job_via_cli(triplet_dir, tmp_path):
+    import json
 
+    from typer.testing import CliRunner
+
+    from humo_data.cli import app
+
+    ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
     try:
-        cfg = load_train_config("tiny_cpu", [f"data.sources=[{triplet_dir}]", "data.clip_start=start"])
-        summary = run_features(cfg, str(tmp_path / "feat"), actors=1)
+        args = ["features", "--output", str(tmp_path / "feat"), "--config", "tiny_cpu", "--actors", "1",
+                "--set", f"data.sources=[{triplet_dir}]", "--set", "data.clip_start=start"]  # fmt: skip
+        res = CliRunner().invoke(app, args)
     finally:
         ray.shutdown()
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
     assert summary["shards"] == 2 and summary["rows"] == 7
-    index = FeatureIndex(str(tmp_path / "feat"))
-    assert len(index) == 8
+    assert len(FeatureIndex(str(tmp_path / "feat"))) == 8
