@@ -83,3 +83,23 @@ def test_checkpoint_that_does_not_fit_fails_loudly(triplet_dir, tmp_path):
     state["not.a.parameter"] = torch.zeros(1)
     with pytest.raises(KeyError, match="1 missing .* 1 unexpected"):
         load_model_state(build_model(cfg, resolve_device(cfg)), state)
+
+
+def test_generate_loads_a_training_checkpoint(triplet_dir, tmp_path):
+    """The checkpoint layout is what ``humo-data generate --checkpoint`` reads (EMA weights, preset)."""
+    from typer.testing import CliRunner
+
+    from humo_data.cli import app
+
+    train(cfg_at(triplet_dir, tmp_path / "run", "schedule.max_steps=1"))
+    cases = tmp_path / "cases.json"
+    media = "/work/shared/media"
+    cases.write_text(json.dumps({"c": {"img_paths": [f"{media}/humo_man_Jaime.png"],
+                                       "audio_path": f"{media}/humo_audio1.wav", "prompt": "a man talks"}}))  # fmt: skip
+    ck = tmp_path / "run" / "checkpoints" / "step-00000001"
+    args = ["generate", str(cases), "--checkpoint", str(ck), "-o", str(tmp_path / "gen"), "--frames", "9",
+            "--height", "32", "--width", "48", "--steps", "2"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "0 missing, 0 unexpected" in res.output
+    assert list((tmp_path / "gen").glob("c_seed*.mp4"))

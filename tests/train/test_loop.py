@@ -89,3 +89,28 @@ def test_overfits_a_handful_of_triplets(tmp_path, triplet_rows):
     losses = train(cfg).losses
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < 0.5 * first, (first, last, losses)
+
+
+def test_grad_accumulation_consumes_accum_batches_per_step(triplet_dir, tmp_path):
+    cfg = tiny_cfg(
+        triplet_dir, tmp_path, "schedule.max_steps=2", "optim.grad_accum=2", "data.batch_size=1",
+        "data.shuffle=false", "checkpoint.every_steps=2",
+    )  # fmt: skip
+    train(cfg)
+    state = json.loads(
+        (tmp_path / "run" / "checkpoints" / "step-00000002" / "trainer_state.json").read_text()
+    )
+    # 2 steps x 2 micro-batches x 1 row = 4 rows = both 2-row groups of the first shard, in order.
+    assert state["data"]["cursors"] == {"0": {"epoch": 0, "unit": 1, "row": 2}}
+
+
+def test_lr_schedule_warmup_then_decay():
+    from humo_data.train.config import TrainConfig
+    from humo_data.train.loop import lr_lambda
+
+    cfg = TrainConfig.model_validate(
+        {"schedule": {"max_steps": 110, "warmup_steps": 10, "decay": "cosine", "min_lr_ratio": 0.1}}
+    )
+    f = lr_lambda(cfg)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1)
