@@ -37,6 +37,11 @@ class CutConfig(StrictModel):
         return self.clips.resources
 
 
+def is_blank(small_bgr, threshold: float | None) -> bool:
+    """A near-black frame (fade, black separator): mean pixel value under ``threshold``."""
+    return threshold is not None and small_bgr is not None and float(small_bgr.mean()) < threshold
+
+
 def clip_id_for(source_id: str, fps: float, start_frame: int, num_frames: int) -> str:
     key = f"{source_id}|{fps:g}|{start_frame}|{num_frames}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
@@ -104,7 +109,9 @@ class ClipCutStage(Stage[CutConfig]):
             fps=cfg.fps,
             short_side=cfg.short_side,
             upscale=cfg.upscale,
-            detect_width=shots.detect_width if shots.backend != "none" else None,
+            detect_width=None
+            if shots.backend == "none" and shots.blank_threshold is None
+            else shots.detect_width,
             audio_rate=cfg.audio_sample_rate,
             with_audio=has_audio,
             threads=cfg.decode_threads,
@@ -136,10 +143,15 @@ class ClipCutStage(Stage[CutConfig]):
                         yield self._shot_reject(source, ev, min_frames)
 
             last = -1
+            was_blank = False
             for frame in reader.frames():
                 last = frame.index
                 cuts = detector.push(frame.index, frame.small_bgr) if frame.small_bgr is not None else []
-                yield from handle(planner.push(frame.index, frame, cuts))
+                blank = is_blank(frame.small_bgr, shots.blank_threshold)
+                if blank != was_blank and frame.index > 0:
+                    cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
+                was_blank = blank
+                yield from handle(planner.push(frame.index, frame, cuts, usable=not blank))
                 yield from self._flush_ready(source, reader, pending, final=False)
             if last < 0:
                 yield self.reject(dict(source, _kind="clip"), "no_decodable_frames", "no video frame decoded")

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+_BLANK = object()  # stands in the buffer for a blank frame
+
 
 @dataclass
 class ClipOpen:
@@ -65,16 +67,18 @@ class ClipPlanner:
     _length: int = 0  # frames accepted into the open clip
     _pending: list = field(default_factory=list)  # frames waiting for a complete group of `snap`
     _shot_clips: int = 0
+    _shot_usable: int = 0  # usable (non-blank) frames seen in the current shot
 
     @property
     def hold(self) -> int:
         return self.latency + self.margin + 1
 
-    def push(self, index: int, frame: Any, cuts: list[int]) -> Iterator[Event]:
+    def push(self, index: int, frame: Any, cuts: list[int], usable: bool = True) -> Iterator[Event]:
+        """``usable=False`` marks a blank frame: it never enters a clip (callers also cut around it)."""
         for cut in sorted(cuts):
             if cut > self._shot_start:
                 yield from self._cut(cut)
-        self._buffer.append((index, frame))
+        self._buffer.append((index, frame if usable else _BLANK))
         while self._buffer and self._buffer[0][0] <= index - self.hold:
             yield from self._commit(*self._buffer.popleft())
 
@@ -90,14 +94,20 @@ class ClipPlanner:
             if index < cut - self.margin:
                 yield from self._commit(index, frame)
         yield from self._close(end_of_shot=True)
-        if self._shot_clips == 0:
+        if self._shot_clips == 0 and self._shot_usable:
             yield ShotTooShort(self._shot_index, self._shot_start, cut)
-        self._shot_index += 1
+        if self._shot_usable:  # a run of blank frames is a gap, not a shot: its index is not used
+            self._shot_index += 1
         self._shot_start = cut
         self._clip_index = 0
         self._shot_clips = 0
+        self._shot_usable = 0
 
     def _commit(self, index: int, frame: Any) -> Iterator[Event]:
+        if frame is _BLANK:
+            yield from self._close(end_of_shot=False)
+            return
+        self._shot_usable += 1
         if index < self._shot_start + self.margin:
             return
         if not self._open:

@@ -61,3 +61,24 @@ def test_short_shot_is_reported_and_long_shot_split():
     assert [(s.shot_index, s.start, s.end) for s in shorts] == [(0, 0, 5)]
     lengths = [len(f) for _, f in clips]
     assert lengths == [13, 13, 9]  # 35 frames -> 13 + 13 + 9
+
+
+def test_blank_run_is_a_gap_not_a_shot():
+    planner = ClipPlanner(min_frames=5, max_frames=9, margin=0, latency=0, snap=1)
+    events = []
+    blank = set(range(10, 16))  # a black separator; the caller cuts where blank starts and ends
+    for i in range(30):
+        cuts = [i] if i in (10, 16) else []
+        events += planner.push(i, i, cuts, usable=i not in blank)
+    events += planner.finish(29, [])
+    clips, cur = [], None
+    for ev in events:
+        if isinstance(ev, ClipOpen):
+            cur = (ev.shot_index, [])
+        elif isinstance(ev, ClipFrames):
+            cur[1].extend(ev.frames)
+        elif isinstance(ev, ClipClose) and ev.keep:
+            clips.append((cur[0], cur[1][: ev.length]))
+    assert not any(isinstance(ev, ShotTooShort) for ev in events)
+    assert [shot for shot, _ in clips] == [0, 1, 1]  # the gap takes no shot index
+    assert not any(f in blank for _, frames in clips for f in frames)
