@@ -49,6 +49,11 @@ class DataConfig(StrictModel):
     fps: float = Field(25.0, gt=0, description="Sample frame rate; clips at other rates are resampled.")
     height: int = Field(480, ge=16, description="Bucket height (multiple of 16).")
     width: int = Field(832, ge=16, description="Bucket width (multiple of 16).")
+    buckets: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="Optional aspect buckets [[H, W], ...]: each clip goes to the one nearest its aspect ratio "
+        "and batches hold one bucket. Empty = every clip to height x width.",
+    )
     short_clips: Literal["skip", "error"] = Field(
         "skip", description="A clip with fewer than `frames` frames is skipped (counted) or raises."
     )
@@ -79,9 +84,20 @@ class DataConfig(StrictModel):
     def _check(self) -> DataConfig:
         if (self.frames - 1) % 4:
             raise ValueError(f"data.frames must be 4k+1 (Wan VAE temporal stride), got {self.frames}")
-        if self.height % 16 or self.width % 16:
-            raise ValueError(f"bucket {self.height}x{self.width} must be multiples of 16")
+        for h, w in [(self.height, self.width), *self.buckets]:
+            if h % 16 or w % 16:
+                raise ValueError(f"bucket {h}x{w} must be multiples of 16")
         return self
+
+    def all_buckets(self) -> list[tuple[int, int]]:
+        return [tuple(b) for b in self.buckets] or [(self.height, self.width)]
+
+    def bucket_for(self, src_h: int, src_w: int) -> tuple[int, int]:
+        """The bucket whose aspect ratio is nearest the source's (in log space: 2:1 and 1:2 are equally far)."""
+        import math
+
+        aspect = math.log(src_w / src_h)
+        return min(self.all_buckets(), key=lambda b: abs(math.log(b[1] / b[0]) - aspect))
 
 
 class OptimConfig(StrictModel):

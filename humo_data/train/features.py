@@ -60,10 +60,12 @@ class ShardEncoder:
     def _np(self, t) -> np.ndarray:
         return t.detach().float().cpu().numpy().astype(self.dtype)
 
-    def _row(self, clip_id: str, start: int, **arrays: np.ndarray | None) -> dict[str, Any]:
+    def _row(
+        self, clip_id: str, start: int, hw: tuple[int, int], **arrays: np.ndarray | None
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "clip_id": clip_id, "frame_start": start, "num_frames": self.data.frames, "height": self.data.height,
-            "width": self.data.width, "dtype": self.dtype.name, "model_preset": self.cfg.model.preset,
+            "clip_id": clip_id, "frame_start": start, "num_frames": self.data.frames, "height": hw[0],
+            "width": hw[1], "dtype": self.dtype.name, "model_preset": self.cfg.model.preset,
         }  # fmt: skip
         for name in ("video_latents", "text_embeddings", "audio_features"):
             row[name], row[f"{name}_shape"] = pack(arrays.get(name))
@@ -75,7 +77,7 @@ class ShardEncoder:
         with torch.no_grad():
             null = self._np(self.model.encode_text([""])[0])
         _write_atomic(
-            [self._row(NULL_TEXT_ID, 0, text_embeddings=null)], self.output / "part-null-text.parquet"
+            [self._row(NULL_TEXT_ID, 0, (0, 0), text_embeddings=null)], self.output / "part-null-text.parquet"
         )
 
     def encode_shard(self, uri: str) -> dict[str, Any]:
@@ -89,38 +91,34 @@ class ShardEncoder:
         builder = SampleBuilder(data, self.cfg.seed)
         counts: Counter[str] = Counter()
         rows: list[dict[str, Any]] = []
-        pending = []
+        pending: dict[tuple[int, int], list] = {}  # per bucket: a batch is one shape
 
-        def flush() -> None:
-            if not pending:
+        def flush(key: tuple[int, int]) -> None:
+            group = pending.pop(key, [])
+            if not group:
                 return
-            batch = collate(pending).to(self.device)
+            batch = collate(group).to(self.device)
             with torch.no_grad():
                 lat = self.model.encode_video(batch.video)
                 txt = self.model.encode_text(batch.captions)
                 aud = self.model.encode_audio(batch.audio)
-            for i, s in enumerate(pending):
-                rows.append(
-                    self._row(
-                        s.clip_id,
-                        s.start,
-                        video_latents=self._np(lat[i]),
-                        text_embeddings=self._np(txt[i]),
-                        audio_features=self._np(aud[i]),
-                    )  # fmt: skip
-                )
-            pending.clear()
+            for i, s in enumerate(group):
+                arrays = {"video_latents": lat[i], "text_embeddings": txt[i], "audio_features": aud[i]}
+                rows.append(self._row(s.clip_id, s.start, key, **{k: self._np(v) for k, v in arrays.items()}))
 
         for unit in plan_units(data):
             for row in read_unit(unit, data):
                 try:
-                    pending.append(builder.build(row, epoch=0))
+                    sample = builder.build(row, epoch=0)
                 except SkipRow as skip:
                     counts[skip.reason] += 1
                     continue
-                if len(pending) >= data.batch_size:
-                    flush()
-        flush()
+                key = tuple(sample.video.shape[1:3])
+                pending.setdefault(key, []).append(sample)
+                if len(pending[key]) >= data.batch_size:
+                    flush(key)
+        for key in list(pending):
+            flush(key)
         name = f"part-{shard_key(uri)}.parquet"
         if rows:
             _write_atomic(rows, self.output / name)

@@ -181,3 +181,26 @@ def test_reads_shards_through_fsspec(triplet_dir, triplet_rows):
     cfg = cfg_for("memory://bucket/ds", batch_size=1)
     ids = {b.clip_ids[0] for b in take(cfg, len(triplet_rows))}
     assert ids == {r["clip_id"] for r in triplet_rows}
+
+
+def test_aspect_buckets_batch_one_shape_and_resume_with_waiting_samples(tmp_path, triplet_rows):
+    """Square fixture clips and one portrait clip: buckets landscape / portrait; a batch is one bucket,
+    and samples waiting in a partly filled bucket survive a save/resume."""
+    from conftest import PORTRAIT, _frames, encode_mp4, triplet_row
+
+    portrait = encode_mp4(_frames(PORTRAIT, 1.0, 13, (36, 64)))  # w x h = 36 x 64
+    rows = [*triplet_rows, triplet_row("portrait0", portrait, frames=13, width=36, height=64, audio=None,
+                                      caption="A person, portrait.", references=[])]  # fmt: skip
+    write_shard(tmp_path / "triplets" / "part-00000.parquet", rows, row_group_rows=3)
+    cfg = cfg_for(tmp_path, batch_size=2, buckets=[[32, 48], [48, 32]], text_dropout=0.2)
+    straight = take(cfg, 8)
+    shapes = {tuple(b.video.shape[2:4]) for b in straight}
+    assert shapes == {(32, 48), (48, 32)}
+    assert all(("portrait0" in b.clip_ids) == (tuple(b.video.shape[2:4]) == (48, 32)) for b in straight)
+    cut = next(i for i, b in enumerate(straight) if b.extras["cursor"]["pending"]) + 1
+    state = LoaderState()
+    for b in straight[:cut]:
+        state.observe(b)
+    resumed = take(cfg, len(straight) - cut, state=state.cursors)
+    for a, b in zip(straight[cut:], resumed, strict=True):
+        assert a.clip_ids == b.clip_ids and torch.equal(a.video, b.video)

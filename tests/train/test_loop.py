@@ -101,7 +101,7 @@ def test_grad_accumulation_consumes_accum_batches_per_step(triplet_dir, tmp_path
         (tmp_path / "run" / "checkpoints" / "step-00000002" / "trainer_state.json").read_text()
     )
     # 2 steps x 2 micro-batches x 1 row = 4 rows = both 2-row groups of the first shard, in order.
-    assert state["data"]["cursors"] == {"0": {"epoch": 0, "unit": 1, "row": 2}}
+    assert state["data"]["cursors"] == {"0": {"epoch": 0, "unit": 1, "row": 2, "pending": []}}
 
 
 def test_lr_schedule_warmup_then_decay():

@@ -25,7 +25,7 @@ from humo_data.train.data import columns as C
 from humo_data.train.data.audio import cut_window, decode_audio_bytes, decode_audio_track, window_samples
 from humo_data.train.data.cached import NULL_TEXT_ID, CachedFeatures, FeatureIndex
 from humo_data.train.data.references import fit_reference
-from humo_data.train.data.video import ClipTooShort, Crop, clip_duration, decode_window
+from humo_data.train.data.video import ClipTooShort, Crop, clip_info, decode_window
 
 
 class SkipRow(Exception):
@@ -83,24 +83,26 @@ class SampleBuilder:
                 raise BadRow("unreadable_video_uri", f"{uri}: {err}") from err
         raise BadRow("no_video", "row has neither video bytes nor video_uri")
 
-    def _available_frames(self, row: dict[str, Any], video: bytes) -> int:
-        n, fps = row.get(C.NUM_FRAMES), row.get(C.FPS)
-        if n and fps:
-            return int(math.floor(n / fps * self.cfg.fps + 1e-6))
+    def _clip_shape(self, row: dict[str, Any], video: bytes) -> tuple[int, int, int]:
+        """(output frames available at cfg.fps, source height, source width), from the row or the container."""
+        n, fps, h, w = row.get(C.NUM_FRAMES), row.get(C.FPS), row.get(C.HEIGHT), row.get(C.WIDTH)
+        if n and fps and h and w:
+            return int(math.floor(n / fps * self.cfg.fps + 1e-6)), int(h), int(w)
         try:
-            return int(math.floor(clip_duration(video) * self.cfg.fps + 1e-6))
+            duration, h, w = clip_info(video)
         except Exception as err:
             raise BadRow("corrupt_clip", str(err) or type(err).__name__) from err
+        return int(math.floor(duration * self.cfg.fps + 1e-6)), h, w
 
-    def _references(self, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _references(self, row: dict[str, Any], height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
         refs = (row.get(C.REFERENCES) or [])[: cfg.max_references]
-        out = np.full((cfg.max_references, cfg.height, cfg.width, 3), 255, np.uint8)
+        out = np.full((cfg.max_references, height, width, 3), 255, np.uint8)
         valid = np.zeros(cfg.max_references, bool)
         for i, ref in enumerate(refs):
             image = ref.get(C.REF_IMAGE) if isinstance(ref, dict) else ref
             try:
-                out[i] = fit_reference(image, cfg.height, cfg.width)
+                out[i] = fit_reference(image, height, width)
             except Exception as err:
                 raise BadRow("unreadable_reference", f"reference {i}: {err}") from err
             valid[i] = True
@@ -149,18 +151,19 @@ class SampleBuilder:
         drop_text = rng.random() < cfg.text_dropout
         start_u = rng.random()
 
+        video_bytes = self._video_bytes(row)
+        available, src_h, src_w = self._clip_shape(row, video_bytes)
+        bh, bw = cfg.bucket_for(src_h, src_w)
         cached = None
         if self.features is not None:
             cached = self.features.get(clip_id)
             if cached is None:
                 raise SkipRow("no_cached_features")
-            if (cached.num_frames, cached.height, cached.width) != (cfg.frames, cfg.height, cfg.width):
+            if (cached.num_frames, cached.height, cached.width) != (cfg.frames, bh, bw):
                 raise SkipRow(
                     "cached_features_mismatch",
-                    f"cached {cached.num_frames}x{cached.height}x{cached.width}, want {cfg.frames}x{cfg.height}x{cfg.width}",
+                    f"cached {cached.num_frames}x{cached.height}x{cached.width}, want {cfg.frames}x{bh}x{bw}",
                 )
-        video_bytes = self._video_bytes(row)
-        available = self._available_frames(row, video_bytes)
         if cached is not None:
             start = cached.frame_start
         elif available < cfg.frames:
@@ -170,11 +173,10 @@ class SampleBuilder:
 
         if cached is not None and cached.video_latents is not None:
             video = None
-            h, w = row.get(C.HEIGHT), row.get(C.WIDTH)
-            crop = Crop.cover(int(h), int(w), cfg.height, cfg.width) if h and w else None
+            crop = Crop.cover(src_h, src_w, bh, bw)
         else:
-            video, crop, start = self._decode(video_bytes, start)
-        references, valid = self._references(row)
+            video, crop, start = self._decode(video_bytes, start, bh, bw)
+        references, valid = self._references(row, bh, bw)
         audio, has_audio = self._audio(row, video_bytes, start)
         caption = row.get(C.CAPTION) or ""
         notes = []
@@ -189,13 +191,13 @@ class SampleBuilder:
             if self._null_text is None:
                 raise SkipRow("no_cached_null_text", f"features lack the {NULL_TEXT_ID} row")
             cached.text_embeddings = self._null_text
-        box = self._face_box(row, crop) if crop is not None else np.full(4, np.nan, np.float32)
+        box = self._face_box(row, crop)
         return Sample(clip_id, video, references, valid, audio, has_audio, caption, box, start, cached, notes)
 
-    def _decode(self, video: bytes, start: int) -> tuple[np.ndarray, Crop, int]:
+    def _decode(self, video: bytes, start: int, height: int, width: int) -> tuple[np.ndarray, Crop, int]:
         """The window at ``start``; when the container overstated its length, the last full window."""
         cfg = self.cfg
-        kw = dict(frames=cfg.frames, fps=cfg.fps, height=cfg.height, width=cfg.width)
+        kw = dict(frames=cfg.frames, fps=cfg.fps, height=height, width=width)
         try:
             try:
                 d = decode_window(video, start=start, **kw)

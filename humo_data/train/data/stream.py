@@ -6,6 +6,8 @@ batch comes from one worker's stream and carries that worker's position after it
 checkpoint and passed back, each worker resumes at its exact row. With ``num_workers <= 1`` a
 resumed run sees exactly the batches the uninterrupted run would have; with more workers each
 worker's stream continues exactly, but the DataLoader's round-robin restarts at worker 0.
+With aspect buckets (``data.buckets``) a batch holds one bucket; samples waiting in partly filled
+buckets are part of the cursor and rebuilt on resume, so none is lost or repeated.
 """
 
 from __future__ import annotations
@@ -84,6 +86,20 @@ class TripletStream(IterableDataset):
         if not self.units:
             raise NoUsableRows(f"no rows in {cfg.sources}")
 
+    def _mine(self, epoch: int, gw: int, gn: int) -> list[Unit]:
+        return epoch_units(self.units, self.seed, epoch, self.cfg.shuffle)[gw::gn]
+
+    def _rebuild(self, builder: SampleBuilder, positions: list[list[int]], gw: int, gn: int):
+        """Samples that sat in a partly filled bucket when the state was saved (they built then, so
+        they build again, identically)."""
+        cache: dict[tuple[int, int], tuple[list, list[int]]] = {}
+        for e, ui, ri in positions:
+            if (e, ui) not in cache:
+                unit = self._mine(e, gw, gn)[ui]
+                cache[(e, ui)] = (read_unit(unit, self.cfg), row_order(unit, self.seed, e, self.cfg.shuffle))
+            rows, order = cache[(e, ui)]
+            yield builder.build(rows[order[ri]], e), [e, ui, ri]
+
     def __iter__(self):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
@@ -92,10 +108,14 @@ class TripletStream(IterableDataset):
         epoch, unit_i, row_i = cursor["epoch"], cursor["unit"], cursor["row"]
         features = FeatureIndex(self.cfg.features) if self.cfg.features else None
         builder = SampleBuilder(self.cfg, self.seed, features)
-        pending: list[Sample] = []
+        # One pending list per bucket (H, W); a batch is one bucket. Positions are kept so a saved
+        # state can rebuild the samples still waiting in partly filled buckets.
+        pending: dict[tuple[int, int], list[tuple[Sample, list[int]]]] = {}
+        for sample, pos in self._rebuild(builder, cursor.get("pending", []), gw, gn):
+            pending.setdefault(sample.references.shape[1:3], []).append((sample, pos))
         counts: Counter[str] = Counter()
         while True:
-            mine = epoch_units(self.units, self.seed, epoch, self.cfg.shuffle)[gw::gn]
+            mine = self._mine(epoch, gw, gn)
             if not mine:
                 return  # more workers than units: this one has nothing to do
             produced = 0
@@ -121,15 +141,18 @@ class TripletStream(IterableDataset):
                         continue
                     produced += 1
                     counts.update(f"note/{n}" for n in sample.notes)
-                    pending.append(sample)
-                    if len(pending) == self.cfg.batch_size:
-                        batch = collate(pending)
+                    key = sample.references.shape[1:3]
+                    pending.setdefault(key, []).append((sample, [epoch, ui, ri]))
+                    if len(pending[key]) == self.cfg.batch_size:
+                        group = pending.pop(key)
+                        batch = collate([s for s, _ in group])
+                        waiting = [pos for g in pending.values() for _, pos in g]
                         batch.extras.update(
                             worker=gw,
-                            cursor={"epoch": epoch, "unit": ui, "row": ri + 1},
+                            cursor={"epoch": epoch, "unit": ui, "row": ri + 1, "pending": waiting},
                             counts=dict(counts),
                         )
-                        pending, counts = [], Counter()
+                        counts = Counter()
                         yield batch
                 row_i = 0
             if produced == 0 and unit_i == 0:

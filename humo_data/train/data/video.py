@@ -67,18 +67,23 @@ def count_output_frames(duration_s: float, fps: float) -> int:
     return int(math.floor(duration_s * fps + 1e-6))
 
 
-def clip_duration(data: bytes) -> float:
-    """Duration in seconds of the clip's video stream, from the container (no decoding)."""
+def clip_info(data: bytes) -> tuple[float, int, int]:
+    """(duration in seconds, coded height, coded width) of the clip's video stream (no decoding)."""
     with av.open(io.BytesIO(data)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         s = container.streams.video[0]
+        h, w = s.codec_context.height, s.codec_context.width
         if s.duration is not None and s.time_base is not None:
-            return float(s.duration * s.time_base)
+            return float(s.duration * s.time_base), h, w
         if container.duration is not None:
-            return container.duration / 1e6
+            return container.duration / 1e6, h, w
         rate = float(s.average_rate or 25)
-        return (s.frames or 0) / rate
+        return (s.frames or 0) / rate, h, w
+
+
+def clip_duration(data: bytes) -> float:
+    return clip_info(data)[0]
 
 
 def decode_window(
