@@ -162,8 +162,8 @@ class LoggingConfig(StrictModel):
 class RayTrainConfig(StrictModel):
     num_workers: int = Field(1, ge=1, description="Training workers (one per GPU).")
     use_gpu: bool = Field(True, description="One GPU per worker; False runs gloo on CPU (tests).")
-    strategy: Literal["ddp", "fsdp"] = Field(
-        "ddp", description="DDP; FSDP (fully_shard per block) for humo-17b."
+    strategy: Literal["auto", "ddp", "fsdp"] = Field(
+        "auto", description="auto = FSDP (fully_shard per block) for humo-17b, DDP otherwise."
     )
     address: str | None = Field(None, description="Ray cluster address (None = local).")
     storage_path: str | None = Field(None, description="Ray Train storage (None = <output>/ray).")

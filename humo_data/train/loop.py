@@ -241,10 +241,9 @@ def train(
         Path(cfg.output).mkdir(parents=True, exist_ok=True)
         (Path(cfg.output) / "train_config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=1))
     ref_slots = max(1, cfg.data.max_references)
-    tokens_per_sample = model.num_tokens(cfg.data.frames, cfg.data.height, cfg.data.width, ref_slots)
     result = TrainResult(steps=step, trainable=counts)
     window: dict[str, list[float]] = {}
-    t_window, samples_window = time.perf_counter(), 0
+    t_window, samples_window, tokens_window = time.perf_counter(), 0, 0
     model.train()
     try:
         while step < cfg.schedule.max_steps:
@@ -277,6 +276,10 @@ def train(
                 window.setdefault(f"loss_{task}", []).append(float(loss.detach()))
                 window.setdefault("audio_frac", []).append(float(use_audio.float().mean()))
                 samples_window += batch.batch_size * world_size
+                bh, bw = batch.references.shape[2:4]  # the batch's bucket
+                tokens_window += (
+                    batch.batch_size * world_size * model.num_tokens(cfg.data.frames, bh, bw, ref_slots)
+                )
             if cfg.optim.grad_clip is not None:
                 norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             else:
@@ -309,7 +312,7 @@ def train(
                 metrics.update(
                     lr=sched.get_last_lr()[0],
                     samples_per_s=samples_window / dt,
-                    tokens_per_s=samples_window * tokens_per_sample / dt,
+                    tokens_per_s=tokens_window / dt,
                     audio_prob=cfg.task_mix.audio_prob(step) if cfg.stage == 2 else 0.0,
                 )
                 metrics.update({f"data/{k}": float(v) for k, v in data_state.counts.items()})
@@ -317,7 +320,7 @@ def train(
                 if report is not None:
                     report(metrics)
                 result.metrics = metrics
-                window, t_window, samples_window = {}, time.perf_counter(), 0
+                window, t_window, samples_window, tokens_window = {}, time.perf_counter(), 0, 0
 
             if step % cfg.checkpoint.every_steps == 0 or step == cfg.schedule.max_steps:
                 result.last_checkpoint = _save(

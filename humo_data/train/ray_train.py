@@ -93,7 +93,7 @@ def train_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         torch.set_num_threads(max(1, int(config.get("cpu_threads", 1))))
-    fsdp = cfg.ray.strategy == "fsdp"
+    fsdp = cfg.ray.strategy == "fsdp" or (cfg.ray.strategy == "auto" and cfg.model.preset == "humo-17b")
 
     def wrap(module):
         if fsdp:
