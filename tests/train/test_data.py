@@ -204,3 +204,15 @@ def test_aspect_buckets_batch_one_shape_and_resume_with_waiting_samples(tmp_path
     resumed = take(cfg, len(straight) - cut, state=state.cursors)
     for a, b in zip(straight[cut:], resumed, strict=True):
         assert a.clip_ids == b.clip_ids and torch.equal(a.video, b.video)
+
+
+def test_external_media_rows_read_video_uri(tmp_path, triplet_rows):
+    rows = [dict(r) for r in triplet_rows[:2]]
+    for r in rows:
+        path = tmp_path / "media" / f"{r['clip_id']}.mp4"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(r["video"])
+        r["video"], r["video_uri"] = None, str(path)
+    write_shard(tmp_path / "ds" / "triplets" / "part-00000.parquet", rows)
+    (b,) = take(cfg_for(tmp_path / "ds", shuffle=False), 1)
+    assert b.video.shape == (2, F, H, W, 3)
