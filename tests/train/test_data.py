@@ -155,6 +155,8 @@ def test_short_clips_are_skipped_with_a_reason(triplet_dir):
 
     with pytest.raises(NoUsableRows, match="too_short"):
         take(cfg_for(triplet_dir, frames=17), 1)  # fixture clips have 13 frames
+    with pytest.raises(DataError, match=r"part-0000\d\.parquet.*too_short: 13 frames < 17"):
+        take(cfg_for(triplet_dir, frames=17, short_clips="error"), 1)
 
 
 def test_frames_must_be_4k_plus_1():

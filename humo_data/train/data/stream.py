@@ -137,6 +137,11 @@ class TripletStream(IterableDataset):
                         counts[f"skip/{bad.reason}"] += 1
                         continue
                     except SkipRow as skip:
+                        if skip.reason == "too_short" and self.cfg.short_clips == "error":
+                            raise DataError(
+                                f"{unit.kind} {unit.source} row group/chunk {unit.index} row {order[ri]} "
+                                f"(clip_id {row.get('clip_id')}): too_short: {skip.detail}"
+                            ) from skip
                         counts[f"skip/{skip.reason}"] += 1
                         continue
                     produced += 1
