@@ -123,3 +123,19 @@ def test_cli_import_stays_torch_free():
     code = "import sys, humo_data.cli; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_loss_falls_with_fresh_noise_every_step(tmp_path, triplet_rows):
+    """The real objective (new timesteps/noise each step) on two clips, full DiT: past the quick first
+    drop (scale/mean), the loss keeps falling as the model learns to denoise these clips."""
+    from conftest import write_shard
+
+    write_shard(tmp_path / "data" / "triplets" / "part-00000.parquet", triplet_rows[:2])
+    cfg = tiny_cfg(
+        tmp_path / "data", tmp_path, "model.trainable=all", "schedule.max_steps=80", "optim.lr=1e-2",
+        "schedule.warmup_steps=3", "data.text_dropout=0", "data.clip_start=start",
+        "checkpoint.every_steps=1000", "logging.every_steps=40",
+    )  # fmt: skip
+    losses = train(cfg).losses
+    early, last = sum(losses[5:10]) / 5, sum(losses[-10:]) / 10
+    assert last < 0.5 * losses[0] and last < 0.85 * early, (losses[0], early, last)
