@@ -20,6 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def config_hash(self) -> str:
+        """Short stable hash of the resolved config (recorded in outputs; resume checks it)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
 
 class Resources(StrictModel):
     """Ray resources of one stage. Each CPU stage runs as tasks, each model stage as an actor pool."""
@@ -141,11 +146,6 @@ class CurateConfig(StrictModel):
     writer: WriterConfig = WriterConfig()
     ray: RayConfig = RayConfig()
 
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
-
 
 class ConfigError(ValueError):
     """A config file or override is wrong; the message names the key."""
@@ -156,19 +156,20 @@ def configs_dir() -> Path:
     return Path(__file__).parent / "_configs"
 
 
-def resolve_profile(name_or_path: str | Path) -> Path:
-    """A path to a YAML file, or the name of a profile in configs/ (``default``, ``gpu``)."""
+def resolve_profile(
+    name_or_path: str | Path, directory: Path | None = None, kind: str = "config profile"
+) -> Path:
+    """A path to a YAML file, or the name of a profile in ``directory`` (default configs/)."""
+    directory = directory or configs_dir()
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():
             raise ConfigError(f"config file not found: {p}")
         return p
-    candidate = configs_dir() / f"{name_or_path}.yaml"
+    candidate = directory / f"{name_or_path}.yaml"
     if not candidate.exists():
-        known = sorted(x.stem for x in configs_dir().glob("*.yaml"))
-        raise ConfigError(
-            f"unknown config profile {name_or_path!r}; known profiles: {known}, or pass a YAML path"
-        )
+        known = sorted(x.stem for x in directory.glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} {name_or_path!r}; known: {known}, or pass a YAML path")
     return candidate
 
 

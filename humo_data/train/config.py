@@ -9,14 +9,19 @@ resolved config is saved beside the checkpoints (``trainer_state.json``) so a ru
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from humo_data.config import ConfigError, StrictModel, apply_override, build_model, load_yaml
+from humo_data.config import (
+    StrictModel,
+    apply_override,
+    build_model,
+    configs_dir,
+    load_yaml,
+    resolve_profile,
+)
 
 
 class ModelConfig(StrictModel):
@@ -196,30 +201,16 @@ class TrainConfig(StrictModel):
     logging: LoggingConfig = LoggingConfig()
     ray: RayTrainConfig = RayTrainConfig()
 
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
-            :16
-        ]
-
     def checkpoint_dir(self) -> Path:
         return Path(self.checkpoint.dir) if self.checkpoint.dir else Path(self.output) / "checkpoints"
 
 
 def train_configs_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "configs" / "train"
+    return configs_dir() / "train"
 
 
 def resolve_train_profile(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise ConfigError(f"config file not found: {p}")
-        return p
-    candidate = train_configs_dir() / f"{name_or_path}.yaml"
-    if not candidate.exists():
-        known = sorted(x.stem for x in train_configs_dir().glob("*.yaml"))
-        raise ConfigError(f"unknown training profile {name_or_path!r}; known: {known}, or pass a YAML path")
-    return candidate
+    return resolve_profile(name_or_path, train_configs_dir(), kind="training profile")
 
 
 def load_train_config(
