@@ -31,6 +31,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from humo_data.io.atomic import fsync_dir
+
 ENCODER_PREFIXES = ("vae.", "text_encoder.", "audio_encoder.")
 LATEST = "latest"
 
@@ -73,14 +75,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     directory: Path,
     step: int,
@@ -119,7 +113,7 @@ def save_checkpoint(
     latest_tmp = directory / f".{LATEST}.tmp"
     latest_tmp.write_text(final.name)
     os.replace(latest_tmp, directory / LATEST)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     for old in sorted(p for p in directory.glob("step-*") if p.is_dir())[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return final
