@@ -57,7 +57,9 @@ class ProbeConfig(StrictModel):
     max_pixels: int = Field(4096 * 4096, ge=1, description="Reject sources whose frame area is above this.")
     max_side: int = Field(8192, ge=1, description="Reject sources with a side longer than this.")
     min_side: int = Field(64, ge=1, description="Reject sources with a side shorter than this.")
-    resources: Resources = Resources(num_cpus=0.25)
+    # Same resources as the cut stage, so Ray fuses probe + cut into one task: no extra worker
+    # processes (each imports PyAV, OpenCV, PySceneDetect) and no hop through the object store.
+    resources: Resources = Resources(num_cpus=1.0)
 
 
 class ShotsConfig(StrictModel):
@@ -100,8 +102,12 @@ class ClipsConfig(StrictModel):
     video_codec: Literal["libx264"] = "libx264"
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
     preset: str = Field("veryfast", description="x264 preset.")
-    decode_threads: int = Field(0, ge=0, description="FFmpeg decoder threads per source (0 = auto).")
-    encode_threads: int = Field(0, ge=0, description="x264 threads per clip encoder (0 = auto).")
+    decode_threads: int = Field(
+        0,
+        ge=0,
+        description="FFmpeg decoder threads per source; 0 = the node's CPUs shared by the sources in flight.",
+    )
+    encode_threads: int = Field(0, ge=0, description="x264 threads per clip encoder; 0 = as decode_threads.")
     audio_sample_rate: int = Field(16000, description="Audio sample rate (HuMo/Whisper: 16 kHz mono).")
     audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
     resources: Resources = Resources(num_cpus=1.0)

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from humo_data.clips.cutter import ClipCutStage, CutConfig
-from humo_data.config import CurateConfig
+from humo_data.config import ClipsConfig, CurateConfig
 from humo_data.io.dataset_writer import DatasetWriter
 from humo_data.io.manifest import Manifest
 from humo_data.io.sources import SourceRef, list_sources
@@ -49,11 +49,22 @@ class CurateSummary:
         return self.new_video_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def build_stages(cfg: CurateConfig) -> list[tuple[Stage, bool]]:
+def codec_threads(cfg: CurateConfig, sources: int, cpus: int) -> ClipsConfig:
+    """Resolve ``0`` (auto) codec threads: many sources -> one thread each (the most work per CPU),
+    few long sources -> their share of the node, so a lone 2-hour file still uses every core."""
+    in_flight = max(1, min(sources, cfg.ray.max_sources_in_flight, cpus))
+    auto = max(1, cpus // in_flight)
+    decode = cfg.clips.decode_threads or auto
+    return cfg.clips.model_copy(
+        update={"decode_threads": decode, "encode_threads": cfg.clips.encode_threads or decode}
+    )
+
+
+def build_stages(cfg: CurateConfig, clips: ClipsConfig | None = None) -> list[tuple[Stage, bool]]:
     """The stage list, in order, each with whether it runs as an actor pool (model stages)."""
     return [
         (ProbeStage(cfg.probe), False),
-        (ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips)), False),
+        (ClipCutStage(CutConfig(shots=cfg.shots, clips=clips or cfg.clips)), False),
     ]
 
 
@@ -95,11 +106,15 @@ def run_curate(
             ctx.print_on_execution_start = False
             # Ray warns when fewer sources than the concurrency cap exist; expected for small inputs.
             warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks")
+            # Largest sources first: long files start early instead of running alone at the end.
+            ordered = sorted(todo, key=lambda r: -r.size)
             ds = ray.data.from_items(
-                [{"source_uri": r.uri, "_source_size": r.size, "_kind": "source"} for r in todo],
+                [{"source_uri": r.uri, "_source_size": r.size, "_kind": "source"} for r in ordered],
                 override_num_blocks=min(len(todo), 4096),
             )
-            for stage, actor in build_stages(cfg):
+            node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+            clips_cfg = codec_threads(cfg, len(todo), node_cpus)
+            for stage, actor in build_stages(cfg, clips_cfg):
                 ds = map_stage(ds, stage, actor=actor, concurrency=cfg.ray.max_sources_in_flight)
             try:
                 for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1):

@@ -132,7 +132,7 @@ class ClipCutStage(Stage[CutConfig]):
                         open_clip = _OpenClip(ev, encoder)
                     elif isinstance(ev, ClipFrames):
                         for frame in ev.frames:
-                            open_clip.encoder.add(frame.yuv)
+                            open_clip.encoder.add(frame.frame)
                     elif isinstance(ev, ClipClose):
                         if ev.keep:
                             pending.append(_PendingClip(open_clip.event, open_clip.encoder, ev.length))

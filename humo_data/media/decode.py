@@ -25,12 +25,26 @@ import numpy as np
 
 @dataclass
 class OutputFrame:
-    """One constant-fps frame: ``index`` on the output grid, planes in yuv420p at the output size."""
+    """One constant-fps frame: ``index`` on the output grid, a yuv420p frame at the output size."""
 
     index: int
     time: float
-    yuv: np.ndarray  # (H * 3 // 2, W) uint8, yuv420p layout as PyAV's to_ndarray gives it
+    frame: av.VideoFrame  # yuv420p, handed to the encoder as is (no numpy round trip)
     small_bgr: np.ndarray | None  # downscaled BGR for shot detection
+
+    @property
+    def yuv(self) -> np.ndarray:
+        """Packed yuv420p array (H * 3 // 2, W), as PyAV's to_ndarray gives it."""
+        return self.frame.to_ndarray()
+
+
+def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    """Y, U, V of a yuv420p frame as zero-copy views (line padding cut off)."""
+    views = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        views.append(rows[: plane.height, : plane.width])
+    return views
 
 
 def output_size(width: int, height: int, rotation: int, short_side: int, upscale: bool) -> tuple[int, int]:
@@ -58,17 +72,19 @@ def _rotate_yuv420p(planes: np.ndarray, width: int, height: int, rotation: int) 
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, y.shape[1])
 
 
-def _small_bgr(yuv: np.ndarray, width: int, height: int, target_width: int) -> np.ndarray:
-    """Downscaled BGR for shot detection, made from the already-scaled planes (not the source)."""
-    th = max(2, int(round(target_width * height / width / 2)) * 2)
-    flat = yuv.reshape(-1)
-    luma, quarter = width * height, width * height // 4
-    y = cv2.resize(flat[:luma].reshape(height, width), (target_width, th), interpolation=cv2.INTER_AREA)
-    u = cv2.resize(flat[luma : luma + quarter].reshape(height // 2, width // 2), (target_width // 2, th // 2),
-                   interpolation=cv2.INTER_AREA)  # fmt: skip
-    v = cv2.resize(flat[luma + quarter :].reshape(height // 2, width // 2), (target_width // 2, th // 2),
-                   interpolation=cv2.INTER_AREA)  # fmt: skip
-    i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, target_width)
+def _small_bgr(planes: list[np.ndarray], target_width: int) -> np.ndarray:
+    """BGR at about ``target_width`` for shot detection, made from the already-scaled planes.
+
+    Plain striding (no filtering): detectors compare frame-wide colour statistics, which
+    aliasing barely moves, and it costs nothing next to a resize of every frame. The same
+    stride on the half-size chroma planes keeps them at half the sampled luma size (I420)."""
+    y, u, v = planes
+    step = max(1, round(y.shape[1] / target_width))
+    y, u, v = y[::step, ::step], u[::step, ::step], v[::step, ::step]
+    rows = min(y.shape[0], 2 * u.shape[0]) // 2 * 2
+    cols = min(y.shape[1], 2 * u.shape[1]) // 2 * 2
+    y, u, v = y[:rows, :cols], u[: rows // 2, : cols // 2], v[: rows // 2, : cols // 2]
+    i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, cols)
     return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
 
 
@@ -177,14 +193,15 @@ class SourceReader:
 
     def _convert(self, frame: av.VideoFrame, index: int) -> OutputFrame:
         w, h = self.size
-        # Convert at coded orientation, then rotate the planes (cheap) for display. AREA is both
-        # the fastest swscale kernel for downscaling and the least aliased.
+        # Scale at coded orientation (AREA: the fastest swscale kernel for downscaling and the
+        # least aliased), then rotate the planes for display when the stream asks for it.
         cw, ch = (h, w) if self.rotation % 180 else (w, h)
-        yuv = frame.to_ndarray(format="yuv420p", width=cw, height=ch, interpolation="AREA")
+        out = frame.reformat(width=cw, height=ch, format="yuv420p", interpolation="AREA")
         if self.rotation:
-            yuv = _rotate_yuv420p(yuv, cw, ch, self.rotation)
-        small = _small_bgr(yuv, w, h, self.detect_width) if self.detect_width else None
-        return OutputFrame(index=index, time=index / self.fps, yuv=yuv, small_bgr=small)
+            rotated = _rotate_yuv420p(out.to_ndarray(), cw, ch, self.rotation)
+            out = av.VideoFrame.from_ndarray(rotated, format="yuv420p")
+        small = _small_bgr(_planes(out), self.detect_width) if self.detect_width else None
+        return OutputFrame(index=index, time=index / self.fps, frame=out, small_bgr=small)
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         streams = [s for s in (self.vstream, self.astream) if s is not None]
@@ -215,7 +232,9 @@ class SourceReader:
         period = 1.0 / self.fps
         prev: av.VideoFrame | None = None
         prev_t = 0.0
-        cached: tuple[int, OutputFrame] | None = None  # (id(frame), converted) for duplicated frames
+        # (source frame, its conversion): a duplicated frame is converted once. The source frame is
+        # held, not its id(), since ids of freed frames are reused.
+        cached: tuple[av.VideoFrame, OutputFrame] | None = None
         k = 0
         last_dt = period
         for frame in self._decoded():
@@ -232,20 +251,20 @@ class SourceReader:
                 boundary = (prev_t + t) / 2
                 while k * period < boundary:
                     yield self._emit(prev, k, cached)
-                    cached = (id(prev), self._last)
+                    cached = (prev, self._last)
                     k += 1
             prev, prev_t = frame, t
         if prev is not None:
             end = prev_t + min(last_dt, period * 2)
             while k * period < end - 1e-9:
                 yield self._emit(prev, k, cached)
-                cached = (id(prev), self._last)
+                cached = (prev, self._last)
                 k += 1
 
-    def _emit(self, frame: av.VideoFrame, k: int, cached: tuple[int, OutputFrame] | None) -> OutputFrame:
-        if cached is not None and cached[0] == id(frame):
+    def _emit(self, frame: av.VideoFrame, k: int, cached: tuple[av.VideoFrame, OutputFrame] | None) -> OutputFrame:
+        if cached is not None and cached[0] is frame:
             src = cached[1]
-            self._last = OutputFrame(index=k, time=k / self.fps, yuv=src.yuv, small_bgr=src.small_bgr)
+            self._last = OutputFrame(index=k, time=k / self.fps, frame=src.frame, small_bgr=src.small_bgr)
         else:
             self._last = self._convert(frame, k)
         return self._last

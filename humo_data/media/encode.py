@@ -33,6 +33,7 @@ class ClipEncoder:
         self._out = av.open(self._buf, "w", format="mp4")
         rate = Fraction(fps).limit_denominator(1001)
         self._video = self._out.add_stream("libx264", rate=rate)
+        self._frame_time_base = 1 / rate  # frame pts count frames
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
         self._video.codec_context.thread_count = threads
@@ -42,9 +43,19 @@ class ClipEncoder:
         self.audio_rate = audio_rate
         self.width, self.height, self.fps = width, height, fps
         self.num_frames = 0
+        self._previous: av.VideoFrame | None = None
 
-    def add(self, yuv420p: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(yuv420p, format="yuv420p")
+    def add(self, frame: av.VideoFrame | np.ndarray) -> None:
+        """Append a yuv420p frame at the encoder's size (a VideoFrame, or a packed yuv420p array)."""
+        if isinstance(frame, np.ndarray):
+            frame = av.VideoFrame.from_ndarray(frame, format="yuv420p")
+        elif frame is self._previous:  # a repeated frame (fps up-conversion): a fresh copy takes the new pts
+            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+        self._previous = frame
+        # A frame straight from the decoder keeps its source time base and picture type: PyAV would
+        # rebase our pts from that time base, and x264 would take the type as a forced one.
+        frame.time_base = self._frame_time_base
+        frame.pict_type = av.video.frame.PictureType.NONE
         frame.pts = self.num_frames
         self._out.mux(self._video.encode(frame))
         self.num_frames += 1
