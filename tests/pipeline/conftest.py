@@ -40,3 +40,13 @@ def sample_dataset(tmp_path_factory) -> Path:
     summary = run_curate(str(inputs), out, load_config("default", ["ray.num_cpus=2"]), show_progress=False)
     assert summary.ok
     return out
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shutdown_ray_after_module():
+    """In-process runs leave their local Ray cluster up for speed; other test modules start their own."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -84,6 +84,8 @@ def test_ray_data_features_job_via_cli(triplet_dir, tmp_path):
     from humo_data.cli import app
 
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # an earlier in-process curate run may have left its cluster up
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
     try:
         args = ["features", "--output", str(tmp_path / "feat"), "--config", "tiny_cpu", "--actors", "1",

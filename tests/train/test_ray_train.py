@@ -14,6 +14,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
+    if ray.is_initialized():  # an earlier in-process curate run may have left its cluster up
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
     yield ray
     ray.shutdown()
