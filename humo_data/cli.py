@@ -38,9 +38,7 @@ def curate(
     output: Annotated[str, typer.Option("--output", "-o", help="Output dataset directory.")],
     config: ConfigOpt = "default",
     set_: SetOpt = None,
-    address: Annotated[
-        str | None, typer.Option(help="Ray address (default: start a local cluster).")
-    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray address (default: start a local cluster).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run the streaming curation job and write Parquet shards, rejects, manifest and report."""

@@ -127,10 +127,9 @@ def _files_with_sizes(
     for p, info in entries.items():
         if not _wanted(p, cfg):
             continue
-        if info.get("type") != "file":
-            # a symlink to a file (data folders are often link farms): follow it; skip dangling ones
-            if not (info.get("islink") and fs.isfile(p)):
-                continue
+        # a symlink to a file (data folders are often link farms) is followed; a dangling one skipped
+        if info.get("type") != "file" and not (info.get("islink") and fs.isfile(p)):
+            continue
         refs.append(SourceRef(_to_uri(fs, p, local), int(info.get("size") or 0)))
     return refs
 

@@ -261,7 +261,9 @@ class SourceReader:
                 cached = (prev, self._last)
                 k += 1
 
-    def _emit(self, frame: av.VideoFrame, k: int, cached: tuple[av.VideoFrame, OutputFrame] | None) -> OutputFrame:
+    def _emit(
+        self, frame: av.VideoFrame, k: int, cached: tuple[av.VideoFrame, OutputFrame] | None
+    ) -> OutputFrame:
         if cached is not None and cached[0] is frame:
             src = cached[1]
             self._last = OutputFrame(index=k, time=k / self.fps, frame=src.frame, small_bgr=src.small_bgr)
