@@ -27,6 +27,9 @@ from humo_data.media.encode import ClipEncoder, encode_audio
 from humo_data.shots import build_shot_detector
 from humo_data.stage import Row, Stage
 
+# Muxers interleave audio within a second or two of video; waiting longer means no audio is coming.
+AUDIO_WAIT_SECONDS = 10.0
+
 
 class CutConfig(StrictModel):
     shots: ShotsConfig = ShotsConfig()
@@ -152,12 +155,12 @@ class ClipCutStage(Stage[CutConfig]):
                     cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
                 was_blank = blank
                 yield from handle(planner.push(frame.index, frame, cuts, usable=not blank))
-                yield from self._flush_ready(source, reader, pending, final=False)
+                yield from self._flush_ready(source, reader, pending, final=False, now=frame.time)
             if last < 0:
                 yield self.reject(dict(source, _kind="clip"), "no_decodable_frames", "no video frame decoded")
                 return
             yield from handle(planner.finish(last, detector.flush(last)))
-            yield from self._flush_ready(source, reader, pending, final=True)
+            yield from self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps)
             duration = source.get("source_duration")
             decoded = (last + 1) / cfg.fps
             if reader.decode_errors or (duration and decoded < 0.9 * duration - 1.0):
@@ -168,10 +171,17 @@ class ClipCutStage(Stage[CutConfig]):
                     "clips before the damage were kept",
                 )
 
-    def _flush_ready(self, source: Row, reader: SourceReader, pending: list[_PendingClip], final: bool):
+    def _flush_ready(
+        self, source: Row, reader: SourceReader, pending: list[_PendingClip], final: bool, now: float
+    ):
+        """Emit clips whose audio has arrived. Video running ``AUDIO_WAIT_SECONDS`` ahead means the
+        audio track ended early (its clips get zero-padded audio), so clips never pile up."""
         fps = self.config.clips.fps
         while pending and (
-            final or reader.audio.end_time >= pending[0].end_time(fps) or not source.get("has_audio")
+            final
+            or not source.get("has_audio")
+            or reader.audio.end_time >= pending[0].end_time(fps)
+            or now - pending[0].end_time(fps) > AUDIO_WAIT_SECONDS
         ):
             yield self._clip_row(source, reader, pending.pop(0))
         if not final:

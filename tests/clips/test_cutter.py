@@ -1,0 +1,32 @@
+"""ClipCutStage without Ray: an audio track that ends early neither stalls nor loses clips."""
+
+import numpy as np
+
+from humo_data.clips.cutter import ClipCutStage, CutConfig
+from humo_data.config import load_config
+from humo_data.media.encode import decode_audio
+from humo_data.media.ffmpeg import run_ffmpeg, safe_path
+from humo_data.media.probe import ProbeStage
+
+
+def test_audio_ending_early_gives_zero_padded_clips(tmp_path):
+    src = tmp_path / "short_audio.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=26", "-f", "lavfi", "-i",
+                "sine=f=440:sample_rate=16000:d=3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                "-y", safe_path(src)])  # fmt: skip
+    cfg = load_config("default", ["clips.max_seconds=4", "clips.min_seconds=2"])
+    probe = ProbeStage(cfg.probe)
+    row = next(
+        iter(
+            probe.run_rows([{"source_uri": str(src), "_source_size": src.stat().st_size, "_kind": "source"}])
+        )
+    )
+    assert row.get("_reject_reason") is None
+    out = list(ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips)).run_rows([row]))
+    clips = [r for r in out if r["_kind"] == "clip" and r.get("_reject_reason") is None]
+    assert out[-1]["_kind"] == "done" and out[-1]["_rows_expected"] == len(out) - 1
+    # 26 s minus 2 x 0.12 s margins: six 97-frame clips (3.88 s) and a 2.48 s tail (>= 2 s, 61 frames)
+    assert [c["num_frames"] for c in clips] == [97] * 6 + [61]
+    first, last = (decode_audio(c["audio"])[0] for c in (clips[0], clips[-1]))
+    assert np.abs(first).max() > 0.1  # the tone
+    assert np.abs(last).max() == 0 and len(last) == round(clips[-1]["num_frames"] / 25 * 16000)
