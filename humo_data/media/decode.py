@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import BinaryIO
 
 import av
@@ -270,7 +269,3 @@ class SourceReader:
         else:
             self._last = self._convert(frame, k)
         return self._last
-
-
-def time_base_fraction(fps: float) -> Fraction:
-    return Fraction(fps).limit_denominator(1001)
