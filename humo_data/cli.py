@@ -53,8 +53,8 @@ def curate(
         _fail(str(err))
     from humo_data.io.dataset_writer import ResumeConflict
     from humo_data.io.sources import SourcesError
+    from humo_data.jobs.curate import run_curate
     from humo_data.ray_compute import ClusterUnavailable
-    from pipelines.curate import run_curate
 
     try:
         summary = run_curate(input, output, cfg, show_progress=progress)

@@ -1,4 +1,4 @@
-"""Ray job entry point for training: ``ray job submit --working-dir . -- python -m pipelines.train
+"""Ray job entry point for training: ``ray job submit --working-dir . -- python pipelines/train.py
 --config stage2 --set ray.num_workers=8`` (the same as ``humo-data train --ray``)."""
 
 from __future__ import annotations

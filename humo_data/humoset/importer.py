@@ -85,7 +85,7 @@ def _probe(path: Path, sample_rate: int) -> _Probe:
         )
     if n == 0 or not fps:
         raise Skip("unreadable_video", f"{n} video packets, fps {fps}")
-    from humo_data.train.data.audio import decode_audio_track  # PyAV only, no torch
+    from humo_data.media.audio import decode_audio_track
 
     try:
         probe.audio = decode_audio_track(path.read_bytes(), sample_rate)

@@ -1,7 +1,8 @@
 """Run the ffmpeg binary safely: argument lists only, never a shell.
 
-The system ``ffmpeg`` is used when it is on PATH; otherwise the static binary shipped by the
-``imageio-ffmpeg`` package, so a fresh ``pip install`` works without apt. PyAV carries its own
+The system ``ffmpeg`` is used when it is on PATH and at least ``MIN_FFMPEG_MAJOR`` (the code
+uses ffmpeg 6 options such as ``-display_rotation``; Debian 12 ships 5.1); otherwise the static
+binary shipped by the ``imageio-ffmpeg`` package, so a fresh ``pip install`` works without apt. PyAV carries its own
 FFmpeg libraries and does not need this module; it is for encoding, muxing and lavfi generation.
 
     run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=d=1", "-y", safe_path(out)])
@@ -10,6 +11,7 @@ FFmpeg libraries and does not need this module; it is for encoding, muxing and l
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 STDERR_TAIL_CHARS = 2000
+MIN_FFMPEG_MAJOR = 6
 
 
 class FFmpegError(RuntimeError):
@@ -28,11 +31,23 @@ class FFmpegError(RuntimeError):
         self.stderr = stderr
 
 
+def ffmpeg_major_version(exe: str) -> int | None:
+    """Major version an ffmpeg binary reports (``ffmpeg version 5.1.6-0+deb12u1`` -> 5); None if unknown.
+
+    Git builds report ``N-12345-g...`` or ``n9.0.2-...``; the first digits after ``version`` count."""
+    try:
+        out = subprocess.run([exe, "-version"], capture_output=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(rb"ffmpeg version [nN]?(\d+)\.", out)
+    return int(m.group(1)) if m else None
+
+
 @cache
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary: PATH first, then the one bundled with imageio-ffmpeg."""
+    """Path of the ffmpeg binary: PATH's when it is new enough, else the one bundled with imageio-ffmpeg."""
     found = shutil.which("ffmpeg")
-    if found:
+    if found and (ffmpeg_major_version(found) or 0) >= MIN_FFMPEG_MAJOR:
         return found
     try:
         import imageio_ffmpeg

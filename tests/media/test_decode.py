@@ -1,7 +1,6 @@
 """SourceReader: constant-fps resampling, rotation as ffmpeg displays it, audio timeline, encoder."""
 
 import io
-from pathlib import Path
 
 import av
 import numpy as np
@@ -10,8 +9,7 @@ import pytest
 from humo_data.media.decode import AudioBuffer, SourceReader, output_size
 from humo_data.media.encode import ClipEncoder, decode_audio, encode_audio
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
-
-MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+from tests.shared_media import MEDIA  # noqa: E402
 
 
 def _frames(path, **kw):

@@ -54,3 +54,24 @@ def test_stdout_pipe_carries_bytes():
     r, g, b = proc.stdout[:3]
     assert r > 200 and g < 50 and b < 50  # red, up to YUV round-trip error
     assert len(proc.stdout) == 4 * 4 * 3
+
+
+def test_old_ffmpeg_on_path_is_passed_over(tmp_path: Path, monkeypatch):
+    """Debian 12's ffmpeg 5.1 lacks options the code uses: the bundled binary is taken instead."""
+    from humo_data.media import ffmpeg as ffmpeg_mod
+
+    fake = tmp_path / "ffmpeg"
+    fake.write_text("#!/bin/sh\necho 'ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    ffmpeg_mod.ffmpeg_exe.cache_clear()
+    try:
+        assert ffmpeg_mod.ffmpeg_major_version(str(fake)) == 5
+        chosen = ffmpeg_mod.ffmpeg_exe()
+        assert chosen != str(fake)
+        assert (ffmpeg_mod.ffmpeg_major_version(chosen) or 0) >= ffmpeg_mod.MIN_FFMPEG_MAJOR
+        fake.write_text("#!/bin/sh\necho 'ffmpeg version n7.1-3-gabc Copyright'\n")
+        ffmpeg_mod.ffmpeg_exe.cache_clear()
+        assert ffmpeg_mod.ffmpeg_exe() == str(fake)
+    finally:
+        ffmpeg_mod.ffmpeg_exe.cache_clear()

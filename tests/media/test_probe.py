@@ -13,9 +13,7 @@ from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.media.probe import ProbeStage, probe_media
 from humo_data.stage import rows_to_table
 from tests.fault_corpus import ODD_NAMES, VALID_PROPERTIES, make_fault_corpus
-
-MEDIA = Path("/work/shared/media")
-needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason="shared test media not present")
+from tests.shared_media import MEDIA, needs_media
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +70,7 @@ def test_config_switches(corpus):
 @needs_media
 @pytest.mark.parametrize(
     ("name", "fps", "size", "vfr", "audio"),
-    [  # facts from /work/shared/media/MANIFEST.tsv
+    [  # facts from ../shared/media/MANIFEST.tsv
         ("sadtalker_WDA_AlexandriaOcasioCortez_000.mp4", 25.0, (512, 512), False, True),
         ("latentsync_demo1_video.mp4", 25.0, (1080, 1920), False, True),
         ("latentsync_demo3_video.mp4", 30.0, (1080, 1920), False, True),

@@ -11,9 +11,7 @@ from humo_data.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "data"
-MEDIA = REPO.parent / "shared" / "media"
-
-needs_media = pytest.mark.skipif(not MEDIA.exists(), reason="needs ../shared/media beside the repo")
+from tests.shared_media import MEDIA, needs_media  # noqa: E402,F401 - re-exported to pipeline tests
 
 
 def link_inputs(dest: Path, names: list[str], src: Path = MEDIA) -> Path:
@@ -31,7 +29,7 @@ def config(*overrides: str):
 @pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory) -> Path:
     """The bundled sample (tests/data) curated with the default profile."""
-    from pipelines.curate import run_curate
+    from humo_data.jobs.curate import run_curate
 
     inputs = tmp_path_factory.mktemp("sample_in")
     for f in SAMPLE.glob("*.mp4"):

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from humo_data.clips.planner import frame_bounds
+from humo_data.jobs.curate import run_curate
 from humo_data.media.encode import decode_audio
-from pipelines.curate import run_curate
 from tests.pipeline.conftest import config, link_inputs, needs_media
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """Fixtures for trainer tests: small triplet shards and a HuMoSet-shaped folder built from the real
-clips in /work/shared/media (re-encoded at 25 fps with PyAV), cached once per session.
+clips in ../shared/media (re-encoded at 25 fps with PyAV), cached once per session.
 
 Rows follow ``humo_data.schema.triplet_schema()``; only the columns a curated row would carry at
 this point are filled (no identity stage yet on some rows: empty ``references``).
@@ -21,8 +21,8 @@ import soundfile as sf
 import torch
 
 from humo_data.schema import triplet_schema
+from tests.shared_media import MEDIA, media_file  # noqa: E402
 
-MEDIA = Path("/work/shared/media")
 SPEAKER = MEDIA / "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"  # 512x512 25 fps, speech, 8 s
 PORTRAIT = MEDIA / "latentsync_demo1_video.mp4"  # 1080x1920 HEVC 25 fps, speech
 SILENT = MEDIA / "liveportrait_d0.mp4"  # 512x512 25 fps, no audio track
@@ -129,6 +129,8 @@ def write_shard(path: Path, rows: list[dict], row_group_rows: int = 4) -> Path:
 
 
 def fixture_rows(n_speaker: int = 6, frames: int = 13, size: int = 64) -> list[dict]:
+    for path in (SPEAKER, SILENT, REFERENCE):
+        media_file(path.name)  # skips the test when ../shared/media is absent
     """Clips of real speech video: n_speaker consecutive windows of the SadTalker clip (with audio,
     a face box, the HuMo reference on even rows, none on odd ones), plus one silent LivePortrait clip."""
     ref = REFERENCE.read_bytes()
@@ -187,6 +189,8 @@ def triplet_dir(tmp_path_factory, triplet_rows) -> Path:
 
 
 def make_humoset(root: Path, *, seconds: float = 1.2, size: int = 64) -> Path:
+    for path in (SPEAKER, SILENT, REFERENCE):
+        media_file(path.name)
     """A HuMoSet-shaped folder: video/<id>.mp4 (with AAC audio), reference_image/<id>.png,
     video_caption.parquet (video, caption)."""
     (root / "video").mkdir(parents=True)

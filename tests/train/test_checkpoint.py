@@ -93,9 +93,11 @@ def test_generate_loads_a_training_checkpoint(triplet_dir, tmp_path):
 
     train(cfg_at(triplet_dir, tmp_path / "run", "schedule.max_steps=1"))
     cases = tmp_path / "cases.json"
-    media = "/work/shared/media"
-    cases.write_text(json.dumps({"c": {"img_paths": [f"{media}/humo_man_Jaime.png"],
-                                       "audio_path": f"{media}/humo_audio1.wav", "prompt": "a man talks"}}))  # fmt: skip
+    from tests.shared_media import media_file
+
+    image, audio = media_file("humo_man_Jaime.png"), media_file("humo_audio1.wav")
+    cases.write_text(json.dumps({"c": {"img_paths": [str(image)],
+                                       "audio_path": str(audio), "prompt": "a man talks"}}))  # fmt: skip
     ck = tmp_path / "run" / "checkpoints" / "step-00000001"
     args = ["generate", str(cases), "--checkpoint", str(ck), "-o", str(tmp_path / "gen"), "--frames", "9",
             "--height", "32", "--width", "48", "--steps", "2"]  # fmt: skip

@@ -20,7 +20,8 @@ from humo_data.train.guidance import guidance_for
 from humo_data.train.sampler import SamplerConfig
 
 torch.set_num_threads(2)
-MEDIA = Path("/work/shared/media")
+from tests.shared_media import MEDIA, needs_media  # noqa: E402
+
 IMAGE, AUDIO = MEDIA / "humo_man_Jaime.png", MEDIA / "humo_audio1.wav"
 
 
@@ -35,6 +36,7 @@ def probe(path: Path) -> dict:
     return info
 
 
+@needs_media
 def test_generate_cli_writes_playable_mp4s(tmp_path):
     wave, sr = sf.read(AUDIO, dtype="float32")
     sf.write(tmp_path / "short.wav", wave[: int(0.2 * sr)], sr)  # shorter than the video
@@ -71,6 +73,7 @@ def test_generate_cli_writes_playable_mp4s(tmp_path):
     assert info["audio_s"] == pytest.approx(0.2, abs=0.07)
 
 
+@needs_media
 def test_same_seed_same_video_and_no_reference_case():
     model = load_model(None, "tiny")
     case = Case("c", "A man talks.", [str(IMAGE)], str(AUDIO))
