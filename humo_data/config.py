@@ -8,33 +8,25 @@ start-up with the dotted key named, before any worker starts.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from humo_data.audio.config import AudioConfig
+from humo_data.captions.config import CaptionsConfig
+from humo_data.config_base import Resources, StrictModel, short_hash
+from humo_data.faces.config import FacesConfig
+from humo_data.identity.config import IdentityConfig
+from humo_data.quality.config import QualityConfig
+from humo_data.sync.config import SyncConfig
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def config_hash(self) -> str:
-        """Short stable hash of the resolved config (recorded in outputs; resume checks it)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-
-class Resources(StrictModel):
-    """Ray resources of one stage. Each CPU stage runs as tasks, each model stage as an actor pool."""
-
-    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per task/actor.")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs per actor (fractions share a GPU).")
-    concurrency: int | None = Field(
-        None, ge=1, description="Max parallel tasks, or the actor pool size; None lets Ray decide."
-    )
-    batch_size: int = Field(1, ge=1, description="Rows per call; explicit for GPU stages.")
+__all__ = [
+    "AudioConfig", "CaptionsConfig", "ClipsConfig", "ConfigError", "CurateConfig", "FacesConfig",
+    "FramesConfig", "IdentityConfig", "ProbeConfig", "QualityConfig", "RayConfig", "Resources",
+    "ShotsConfig", "SourcesConfig", "StrictModel", "SyncConfig", "WriterConfig", "load_config",
+]  # fmt: skip
 
 
 class SourcesConfig(StrictModel):
@@ -45,6 +37,19 @@ class SourcesConfig(StrictModel):
     recursive: bool = Field(True, description="Walk sub-directories of a directory input.")
     manifest_column: str = Field("uri", description="Column holding URIs in a Parquet manifest input.")
     limit: int | None = Field(None, ge=1, description="Take only the first N sources (sorted by URI).")
+    metadata_columns: tuple[str, ...] | Literal["all"] = Field(
+        "all",
+        description="Columns of a Parquet manifest input (beyond the URI) carried into every row of "
+        "that source as source_meta (license, original URL, ...): 'all' or a list of names.",
+    )
+    size_lookup_threads: int = Field(
+        32, ge=1, description="Parallel size look-ups when listing a .txt/.parquet list of URIs."
+    )
+    sources_per_block: int = Field(
+        1, ge=1, description="Sources per Ray Data block: a retried task redoes this many sources."
+    )
+
+    unhashed: ClassVar[frozenset[str]] = frozenset({"limit", "size_lookup_threads", "sources_per_block"})
 
 
 class ProbeConfig(StrictModel):
@@ -112,6 +117,8 @@ class ClipsConfig(StrictModel):
     audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
     resources: Resources = Resources(num_cpus=1.0)
 
+    unhashed: ClassVar[frozenset[str]] = frozenset({"decode_threads", "encode_threads"})
+
     @model_validator(mode="after")
     def _bounds(self) -> ClipsConfig:
         if self.min_seconds > self.max_seconds:
@@ -119,6 +126,27 @@ class ClipsConfig(StrictModel):
                 f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
             )
         return self
+
+
+class FramesConfig(StrictModel):
+    """Frames sampled by the cutter while it holds the decoded source, for every later stage
+    (quality, faces, captions): no model stage decodes a source again."""
+
+    fractions: tuple[float, ...] = Field(
+        (0.05, 0.25, 0.5, 0.75, 0.95),
+        description="Where in each clip to sample, as fractions of its length (Phantom-Data: .05/.5/.95).",
+    )
+    every_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="Candidate spacing while a clip is open (its length is known only at its end); each "
+        "fraction takes the nearest candidate.",
+    )
+    short_side: int = Field(
+        720, ge=64, description="Sampled frames keep source resolution, capped at this short side."
+    )
+    format: Literal["jpeg", "png"] = Field("jpeg", description="Encoding of the sampled frames.")
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of sampled frames.")
 
 
 class WriterConfig(StrictModel):
@@ -129,6 +157,20 @@ class WriterConfig(StrictModel):
     )
     rejects_per_shard: int = Field(4096, ge=1, description="Reject rows per rejects shard.")
     report: bool = Field(True, description="Write report/index.html at the end.")
+    compact_every_seconds: float = Field(
+        300.0, gt=0, description="Fold the append-only commit log into _manifest.json this often."
+    )
+    lease_seconds: float = Field(
+        60.0, gt=0, description="A run's lease on the output expires this long after its last heartbeat."
+    )
+    retries: int = Field(3, ge=0, description="Retries of a retryable I/O error (timeouts, throttling).")
+    retry_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles per retry.")
+
+    # Shard sizes, codecs and reporting change how the dataset is laid out, not what it holds.
+    unhashed: ClassVar[frozenset[str]] = frozenset(
+        {"rows_per_shard", "row_group_rows", "compression", "rejects_per_shard", "report",
+         "compact_every_seconds", "lease_seconds", "retries", "retry_backoff_seconds"}
+    )  # fmt: skip
 
 
 class RayConfig(StrictModel):
@@ -138,7 +180,11 @@ class RayConfig(StrictModel):
         1 << 30, description="Object store bytes of a local cluster; bounded so memory stays predictable."
     )
     max_sources_in_flight: int = Field(
-        8, ge=1, description="Sources decoded at once; caps memory of the streaming job."
+        8, ge=1, description="Sources decoded at once (the cut stage's task pool); caps memory of the stream."
+    )
+
+    unhashed: ClassVar[frozenset[str]] = frozenset(
+        {"address", "num_cpus", "object_store_memory", "max_sources_in_flight"}
     )
 
 
@@ -149,8 +195,32 @@ class CurateConfig(StrictModel):
     probe: ProbeConfig = ProbeConfig()
     shots: ShotsConfig = ShotsConfig()
     clips: ClipsConfig = ClipsConfig()
+    frames: FramesConfig = FramesConfig()
+    quality: QualityConfig = QualityConfig()
+    faces: FacesConfig = FacesConfig()
+    audio: AudioConfig = AudioConfig()
+    sync: SyncConfig = SyncConfig()
+    identity: IdentityConfig = IdentityConfig()
+    captions: CaptionsConfig = CaptionsConfig()
     writer: WriterConfig = WriterConfig()
     ray: RayConfig = RayConfig()
+
+    #: sections that decide how sources become clips: changing one means re-cutting (a new output)
+    CUT_SECTIONS: ClassVar[tuple[str, ...]] = ("probe", "shots", "clips", "frames")
+
+    def config_hash(self) -> str:
+        """Hash of what changes the dataset (every stage's settings, the schema version); not
+        ray.*, reporting, limits, shard sizes or resources, so a local run resumes on a cluster."""
+        from humo_data.schema import TRIPLET_VERSION
+
+        return short_hash({"schema": TRIPLET_VERSION, **self.output_dump()})
+
+    def section_hash(self, section: str) -> str:
+        """Output hash of one stage section (kept per stage in the manifest; a changed one reruns)."""
+        return getattr(self, section).output_hash()
+
+    def cut_hash(self) -> str:
+        return short_hash({s: self.section_hash(s) for s in self.CUT_SECTIONS})
 
 
 class ConfigError(ValueError):

@@ -15,9 +15,13 @@ from typing import Any
 
 import pyarrow as pa
 
-TRIPLET_VERSION = 1
+TRIPLET_VERSION = 2
 REJECTS_VERSION = 1
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+
+#: triplet columns renamed since an older version: old name -> current name. Readers of v1 shards
+#: go through ``upgrade_triplet_table`` / ``file_column_for``, so v1 datasets stay readable.
+TRIPLET_RENAMES: dict[str, str] = {"references": "reference_images"}
 
 _PRIMITIVES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -40,6 +44,9 @@ def _to_arrow(spec: Any) -> pa.DataType:
         return _PRIMITIVES[spec]
     if "list" in spec:
         return pa.list_(_to_arrow(spec["list"]))
+    if "map" in spec:
+        key, value = spec["map"]
+        return pa.map_(_to_arrow(key), _to_arrow(value))
     if "struct" in spec:
         return pa.struct([pa.field(f["name"], _to_arrow(f["type"])) for f in spec["struct"]])
     raise ValueError(f"unknown type spec in schema file: {spec!r}")
@@ -91,30 +98,105 @@ def rejects_schema() -> pa.Schema:
     return rejects_spec().schema
 
 
+def file_column_for(name: str, file_schema: pa.Schema) -> str | None:
+    """The column holding current column ``name`` in a shard written with any triplet version."""
+    if name in file_schema.names:
+        return name
+    for old, new in TRIPLET_RENAMES.items():
+        if new == name and old in file_schema.names:
+            return old
+    return None
+
+
+def upgrade_triplet_table(table: pa.Table) -> pa.Table:
+    """A triplet table of any version with current column names (v1 ``references`` ->
+    ``reference_images``); columns added since stay absent (readers treat them as null)."""
+    renames = {old: new for old, new in TRIPLET_RENAMES.items() if old in table.column_names}
+    if not renames:
+        return table
+    return table.rename_columns([renames.get(n, n) for n in table.column_names])
+
+
 def manifest_json_schema() -> dict[str, Any]:
-    """JSON Schema of ``_manifest.json`` (schemas/manifest.v1.json)."""
+    """JSON Schema of ``_manifest.json`` (schemas/manifest.v2.json)."""
     return json.loads((_schemas_dir() / f"manifest.v{MANIFEST_VERSION}.json").read_text())
 
 
+# --- feature tables -----------------------------------------------------------------------------
+# Heavy per-clip arrays live beside the triplets in OUT/features/<name>/, keyed by clip_id, so
+# triplet shards stay light. A stage fills the working column ``_features_<name>`` (a struct of the
+# table's columns after clip_id/source_id); the shard writer routes it to its table.
+FEATURE_TABLES: dict[str, int] = {"faces": 1}
+FEATURE_KEYS = ("clip_id", "source_id")
+
+
+def feature_spec(name: str) -> TableSpec:
+    return load_table_spec(f"features_{name}", FEATURE_TABLES[name])
+
+
+def feature_work_column(name: str) -> str:
+    return f"_features_{name}"
+
+
 # --- working rows -------------------------------------------------------------------------------
-# Rows travel between stages with the triplet columns plus these internal ones (never written):
-#   _kind           "source" before cutting, "clip" after, "done" = end-of-source marker
-#   _reject_*       set by Stage.reject(); the writer routes such rows to rejects/
-#   _rows_expected  on a "done" marker: clip + reject rows the source produced, so the writer knows
-#                   when a source is complete even if blocks arrive out of order
-#   _source_size    bytes of the source file
+# Rows travel between stages with the triplet columns plus these internal ones (never written as
+# triplet columns):
+#   _kind            "source" before cutting, "clip" after, "done" = end-of-source marker,
+#                    "retry" = the source hit a retryable I/O error (listed for the next run)
+#   _unit            the id completion is tracked by (clip_id for clips, reject_id for rejects
+#                    emitted by the cutter); later stages never change it
+#   _unit_parts      rows sharing one _unit after a fan-out stage (null = 1)
+#   _expected_units  on a "done" marker: every _unit the source produced, so the writer knows a
+#                    source is complete whatever order its rows arrive in
+#   _reject_*        set by a stage's reject; the writer routes such rows to rejects/
+#   _source_size     bytes of the source file
+#   _frames          frames sampled by the cutter at source resolution (capped): clip-relative
+#                    time, frame index in the clip, size and encoded image (FramesConfig)
+#   _motion          mean |difference| of consecutive frames at detection size, [0, 1], per frame
+#   _audio_pcm       float32 little-endian mono PCM of the clip plus _audio_margin seconds on each
+#                    side (zero where the source has none): the sync stage shifts audio with it
+#   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
+FRAME_TYPE = pa.struct(
+    [
+        pa.field("index", pa.int32()),
+        pa.field("time", pa.float64()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("image", pa.binary()),
+    ]
+)
 WORK_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("_kind", pa.string()),
+    pa.field("_unit", pa.string()),
+    pa.field("_unit_parts", pa.int32()),
+    pa.field("_expected_units", pa.list_(pa.string())),
     pa.field("_reject_stage", pa.string()),
     pa.field("_reject_reason", pa.string()),
     pa.field("_reject_detail", pa.string()),
-    pa.field("_rows_expected", pa.int64()),
     pa.field("_source_size", pa.int64()),
+    pa.field("_frames", pa.list_(FRAME_TYPE)),
+    pa.field("_motion", pa.list_(pa.float32())),
+    pa.field("_audio_pcm", pa.binary()),
+    pa.field("_audio_margin", pa.float64()),
 )
+
+
+def _feature_work_fields() -> list[pa.Field]:
+    fields = []
+    for name in FEATURE_TABLES:
+        payload = [f for f in feature_spec(name).schema if f.name not in FEATURE_KEYS]
+        fields.append(pa.field(feature_work_column(name), pa.struct(payload)))
+    return fields
 
 
 @cache
 def work_schema() -> pa.Schema:
     """Schema of rows between stages: every triplet column nullable, plus the internal columns."""
-    fields = [f.with_nullable(True) for f in triplet_schema()] + list(WORK_COLUMNS)
+    fields = [f.with_nullable(True) for f in triplet_schema()] + list(WORK_COLUMNS) + _feature_work_fields()
     return pa.schema(fields)
+
+
+#: MB-sized columns a rejected row drops at the stage that rejects it
+MEDIA_WORK_COLUMNS: tuple[str, ...] = (
+    "video", "audio", "reference_images", "_frames", "_audio_pcm", *(feature_work_column(n) for n in FEATURE_TABLES)
+)  # fmt: skip

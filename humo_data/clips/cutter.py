@@ -218,7 +218,7 @@ class ClipCutStage(Stage[CutConfig]):
             audio_sample_rate=cfg.audio_sample_rate if audio is not None else None,
             audio_offset_frames=0 if audio is not None else None,
             shot_backend=self.config.shots.backend,
-            references=[],
+            reference_images=[],
             stage1=False,
             stage2=False,
         )

@@ -141,7 +141,7 @@ def entry_to_row(
         video_codec=probe.codec, has_audio=has_audio, audio=audio_bytes,
         audio_format="flac" if has_audio else None, audio_sample_rate=sample_rate if has_audio else None,
         shot_backend=BACKEND, caption=entry.caption, caption_backend=BACKEND,
-        references=[{"image": r, "source_clip_id": None, "time": None, "box": None, "similarity": None,
+        reference_images=[{"image": r, "source_clip_id": None, "time": None, "box": None, "similarity": None,
                      "kind": None} for r in refs],
         reference_backend=BACKEND, stage1=True, stage2=has_audio,
     )  # fmt: skip

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from humo_data.io.atomic import commit_file, sha256_file, temp_path_for
 
-MEDIA_COLUMNS = ("video", "audio", "references")  # already-compressed bytes: no codec on top
+MEDIA_COLUMNS = ("video", "audio", "reference_images")  # already-compressed bytes: no codec on top
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,34 @@ def resample(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     parts = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
     parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
+# --- the cutter's audio hand-off (``_audio_pcm`` / ``_audio_margin`` working columns) ----------
+
+
+def pcm_to_bytes(wave: np.ndarray) -> bytes:
+    """float32 mono samples -> little-endian bytes (the ``_audio_pcm`` column)."""
+    return np.ascontiguousarray(wave, dtype="<f4").tobytes()
+
+
+def pcm_from_bytes(data: bytes | None) -> np.ndarray:
+    """``_audio_pcm`` bytes -> float32 mono samples (empty when null)."""
+    return np.frombuffer(data, dtype="<f4").copy() if data else np.zeros(0, np.float32)
+
+
+def clip_window(
+    pcm: np.ndarray, margin_seconds: float, sample_rate: int, seconds: float, shift_seconds: float = 0.0
+) -> np.ndarray:
+    """The clip's samples out of margin-padded audio, starting ``shift_seconds`` after the clip's
+    own start; zero-padded where the margin runs out.
+
+    ``pcm`` covers [-margin, seconds + margin) of the clip timeline. The result covers
+    [shift, shift + seconds): with ``shift = +k / fps`` the clip hears what the source played k
+    frames later, which undoes an audio track that lags the picture by k frames."""
+    n = int(round(seconds * sample_rate))
+    start = int(round((margin_seconds + shift_seconds) * sample_rate))
+    out = np.zeros(n, np.float32)
+    lo, hi = max(start, 0), min(start + n, len(pcm))
+    if hi > lo:
+        out[lo - start : hi - start] = pcm[lo:hi]
+    return out

@@ -24,7 +24,10 @@ from rich.table import Table
 from humo_data.schema import rejects_schema, triplet_schema
 
 MANIFEST_NAME = "_manifest.json"
-MEDIA_COLUMNS = frozenset(f.name for f in triplet_schema() if pa.types.is_binary(f.type)) | {"references"}
+MEDIA_COLUMNS = frozenset(f.name for f in triplet_schema() if pa.types.is_binary(f.type)) | {
+    "reference_images",
+    "references",
+}
 # Later-stage fields shown in the row sample once a stage has filled them.
 ANNOTATION_COLUMNS = (
     "caption", "face_count", "speech_ratio", "language", "sync_confidence", "sync_offset_frames",

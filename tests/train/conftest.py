@@ -112,7 +112,7 @@ def triplet_row(
         width=width, height=height, video=video, video_codec="h264", has_audio=audio is not None,
         audio=audio, audio_format="flac" if audio else None, audio_sample_rate=16000 if audio else None,
         shot_backend="none", caption=caption,
-        references=[{"image": r, "source_clip_id": clip_id, "time": 0.0, "box": None, "similarity": None,
+        reference_images=[{"image": r, "source_clip_id": clip_id, "time": 0.0, "box": None, "similarity": None,
                      "kind": "same_clip"} for r in references],
         face_track=None if box is None else {"num_frames": frames, "mean_box": box, "min_size_px": 10.0,
                                              "mean_score": 0.9},

@@ -38,7 +38,7 @@ def test_batch_contract(triplet_dir, triplet_rows):
         for i, cid in enumerate(b.clip_ids):
             row = by_id[cid]
             assert bool(b.has_audio[i]) == row["has_audio"]
-            assert bool(b.reference_valid[i, 0]) == bool(row["references"])
+            assert bool(b.reference_valid[i, 0]) == bool(row["reference_images"])
             box = b.face_boxes[i]
             if row["face_track"] is None:
                 assert torch.isnan(box).all()
@@ -126,8 +126,10 @@ def test_missing_column_names_shard_and_column(tmp_path, triplet_rows):
 def _faulty(tmp_path, triplet_rows, field, value):
     rows = [dict(r) for r in triplet_rows[:3]]
     bad = rows[1]
-    if field == "references":
-        bad["references"] = [dict(bad["references"][0] if bad["references"] else {}, image=value)]
+    if field == "reference_images":
+        bad["reference_images"] = [
+            dict(bad["reference_images"][0] if bad["reference_images"] else {}, image=value)
+        ]
     else:
         bad[field] = value
     write_shard(tmp_path / "triplets" / "part-00000.parquet", rows)
@@ -137,7 +139,7 @@ def _faulty(tmp_path, triplet_rows, field, value):
 @pytest.mark.parametrize(
     "field,value,reason",
     [("video", b"\x00\x00\x00\x18ftypmp42 truncated garbage", "corrupt_clip"),
-     ("references", b"not a png", "unreadable_reference"),
+     ("reference_images", b"not a png", "unreadable_reference"),
      ("audio", b"fLaC broken", "corrupt_audio")],
 )  # fmt: skip
 def test_bad_rows_raise_with_shard_and_row_or_are_skipped(tmp_path, triplet_rows, field, value, reason):
@@ -171,7 +173,7 @@ def test_row_filter_and_no_reference_count(triplet_dir, triplet_rows):
     state = LoaderState()
     for b in take(cfg_for(triplet_dir, batch_size=1), len(triplet_rows)):
         state.observe(b)
-    assert state.counts["note/no_reference"] == sum(not r["references"] for r in triplet_rows)
+    assert state.counts["note/no_reference"] == sum(not r["reference_images"] for r in triplet_rows)
 
 
 def test_reads_shards_through_fsspec(triplet_dir, triplet_rows):

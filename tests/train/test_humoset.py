@@ -40,7 +40,7 @@ def test_import_writes_schema_rows_and_named_rejects(imported, humoset_dir):
         src = (humoset_dir / "video" / row["source_uri"].split("/")[-1]).read_bytes()
         assert row["video"] == src  # bytes as published
         assert (
-            row["references"][0]["image"]
+            row["reference_images"][0]["image"]
             == (humoset_dir / "reference_image" / f"{row['source_uri'].split('/')[-1][:-4]}.png").read_bytes()
         )
         assert row["caption"].startswith("A woman with dark hair")

@@ -15,6 +15,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humo_data.schema import file_column_for, upgrade_triplet_table
+
 
 class ShardColumnError(ValueError):
     """A shard lacks a column the trainer needs; the message names the shard and the column."""
@@ -76,7 +78,7 @@ def shard_info(uri: str, required: tuple[str, ...]) -> ShardInfo:
 
 
 def check_columns(schema: pa.Schema, uri: str, required: tuple[str, ...]) -> None:
-    missing = [c for c in required if c not in schema.names]
+    missing = [c for c in required if file_column_for(c, schema) is None]
     if missing:
         raise ShardColumnError(
             f"shard {uri} lacks column(s) {missing} needed by the trainer (has {schema.names})"
@@ -84,6 +86,7 @@ def check_columns(schema: pa.Schema, uri: str, required: tuple[str, ...]) -> Non
 
 
 def read_row_group(uri: str, row_group: int, columns: list[str]) -> pa.Table:
+    """Current-version columns of one row group; a v1 shard's renamed columns come back renamed."""
     pf = open_shard(uri)
-    present = [c for c in columns if c in pf.schema_arrow.names]
-    return pf.read_row_group(row_group, columns=present)
+    present = [f for c in columns if (f := file_column_for(c, pf.schema_arrow)) is not None]
+    return upgrade_triplet_table(pf.read_row_group(row_group, columns=present))
