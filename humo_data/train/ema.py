@@ -41,8 +41,8 @@ class EMA:
             raise KeyError(
                 f"EMA state lacks {len(missing)} trainable parameter(s), e.g. {sorted(missing)[:3]}"
             )
-        for n in self.shadow:
-            self.shadow[n].copy_(state[n])
+        for n, shadow in self.shadow.items():
+            shadow.copy_(_like(shadow, state[n]))
 
     def full_shadow(self) -> dict[str, torch.Tensor]:
         """Shadows as full CPU tensors; sharded (DTensor) shadows are all-gathered (every rank calls)."""
@@ -57,3 +57,15 @@ class EMA:
         """``full_state`` (a model state dict) with EMA values for the trainable entries."""
         shadow = shadow if shadow is not None else self.shadow
         return {k: (shadow[k].to(v.dtype).cpu() if k in shadow else v) for k, v in full_state.items()}
+
+
+def _like(shadow: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    """A checkpoint's full tensor in the shadow's layout: this rank's shard when the shadow is a
+    DTensor (FSDP2), else the tensor itself. Every rank holds the full tensor, so no collective."""
+    if hasattr(shadow, "device_mesh"):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(
+            full.to(shadow.dtype), shadow.device_mesh, shadow.placements, src_data_rank=None
+        )
+    return full

@@ -167,9 +167,13 @@ class MetricsLog:
             self.tb.close()
 
 
+def uses_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast for this run: precision bf16, or auto on CUDA."""
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+
 def _autocast(cfg: TrainConfig, device: torch.device):
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    if bf16:
+    if uses_bf16(cfg, device):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -235,6 +239,10 @@ def train(
             print(f"resumed from {ckpt_path} at step {step}", flush=True)
 
     loader = make_loader(cfg.data, seed=cfg.seed, rank=rank, world_size=world_size, state=data_state.cursors)
+    # Keep only this rank's workers' cursors: the merge at save time must not let another rank's
+    # stale copy (restored from the checkpoint) overwrite a cursor this rank has moved on.
+    per_rank = max(1, cfg.data.num_workers)
+    data_state.cursors = {k: v for k, v in data_state.cursors.items() if int(k) // per_rank == rank}
     batches = iter(loader)
     logger = MetricsLog(cfg, enabled=rank == 0)
     if rank == 0:

@@ -59,14 +59,22 @@ class FSDPState:
         set_optimizer_state_dict(model, opt, opt_sd, options=opts)
 
 
-def _fsdp(module, device):
-    """FSDP2: shard every DiT block, then the root; bf16 compute, fp32 reduce on GPU."""
+def _fsdp(module, bf16: bool):
+    """FSDP2: shard every DiT block, then the root.
+
+    bf16 (autocast on GPU): bf16 parameters for compute, float32 gradient reduction, and block
+    inputs passed through uncast (``cast_forward_inputs=False``), so the float32 residual stream
+    and timestep modulation cross block boundaries unchanged, as in the release. Otherwise
+    parameters and compute stay float32.
+    """
     import torch
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     mp = (
-        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-        if device.type == "cuda"
+        MixedPrecisionPolicy(
+            param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False
+        )
+        if bf16
         else MixedPrecisionPolicy()
     )
     transformer = module.model.transformer
@@ -77,27 +85,24 @@ def _fsdp(module, device):
     return module
 
 
-def train_worker(config: dict[str, Any]) -> None:
-    """The per-worker entry point (also usable with any torchrun-style launcher under Ray)."""
-    import ray.train
-    import ray.train.torch
-    import torch
+def uses_fsdp(cfg: TrainConfig) -> bool:
+    return cfg.ray.strategy == "fsdp" or (cfg.ray.strategy == "auto" and cfg.model.preset == "humo-17b")
+
+
+def worker_hooks(cfg: TrainConfig, device, world: int) -> dict[str, Any]:
+    """``loop.train`` keyword arguments for one worker of an initialised process group (Ray Train
+    or any other launcher): the DDP/FSDP wrapper, an all-gather of Python objects (loader cursors)
+    and, for FSDP, the full-state gather/scatter used by checkpoint save and resume."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from humo_data.train.loop import train
+    from humo_data.train.loop import uses_bf16
 
-    cfg = TrainConfig.model_validate(config["cfg"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, int(config.get("cpu_threads", 1))))
-    fsdp = cfg.ray.strategy == "fsdp" or (cfg.ray.strategy == "auto" and cfg.model.preset == "humo-17b")
+    fsdp = uses_fsdp(cfg)
 
     def wrap(module):
         if fsdp:
-            return _fsdp(module, device)
+            return _fsdp(module, bf16=uses_bf16(cfg, device) and device.type == "cuda")
         ids = [device.index] if device.type == "cuda" else None
         # find_unused_parameters: stage-2 rows without audio leave the audio modules out of a step.
         return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
@@ -107,15 +112,30 @@ def train_worker(config: dict[str, Any]) -> None:
         dist.all_gather_object(out, obj)
         return out
 
+    return {"wrap": wrap, "gather": gather, "sharded": FSDPState() if fsdp else None}
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """The per-worker entry point (also usable with any torchrun-style launcher under Ray)."""
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from humo_data.train.loop import train
+
+    cfg = TrainConfig.model_validate(config["cfg"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, int(config.get("cpu_threads", 1))))
     train(
         cfg,
         rank=rank,
         world_size=world,
         device=device,
-        wrap=wrap,
-        gather=gather,
         report=lambda metrics: ray.train.report(metrics),
-        sharded=FSDPState() if fsdp else None,
+        **worker_hooks(cfg, device, world),
     )
 
 

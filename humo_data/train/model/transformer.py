@@ -81,26 +81,22 @@ class WanAttentionBlock(nn.Module):
         frames: int,
         audio_tokens: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, L, dim]; e [B, 6, dim] float32 -> (x, audio cross-attention output [B, L, dim]).
+        """x [B, L, dim]; e [B, 6, dim] float32 -> (x float32, audio cross-attention output [B, L, dim]).
 
-        Modulation and residual adds run in float32 (as released); attentions and FFN run under
-        whatever autocast the caller set (bf16 on GPU).
+        As released (``model_humo.py``): modulation and residual adds run in float32, and the running
+        stream stays float32 after the first residual add (bf16 branch output times the float32
+        gate promotes), so under bf16 autocast only the attentions and the FFN run in bf16.
         """
-        dt = x.dtype
         with torch.autocast(x.device.type, enabled=False):
             e = (self.modulation.float() + e.float()).chunk(6, dim=1)
-            h = (self.norm1(x).float() * (1 + e[1]) + e[0]).to(dt)
+            h = self.norm1(x).float() * (1 + e[1]) + e[0]
         y = self.self_attn(h, rot)
-        with torch.autocast(x.device.type, enabled=False):
-            x = (x.float() + y.float() * e[2]).to(dt)
-        x = x + self.cross_attn(self.norm3(x), context).to(dt)
+        x = x.float() + y.float() * e[2]
+        x = x + self.cross_attn(self.norm3(x), context).float()
         x, audio_out = self.audio_cross_attn_wrapper(x, audio, frames, audio_tokens)
-        x = x.to(dt)
-        with torch.autocast(x.device.type, enabled=False):
-            h = (self.norm2(x).float() * (1 + e[4]) + e[3]).to(dt)
+        h = self.norm2(x).float() * (1 + e[4]) + e[3]
         y = self.ffn(h)
-        with torch.autocast(x.device.type, enabled=False):
-            x = (x.float() + y.float() * e[5]).to(dt)
+        x = x + y.float() * e[5]
         return x, audio_out
 
 
