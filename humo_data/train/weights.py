@@ -168,8 +168,15 @@ def load_released(model: nn.Module, path: str | Path, *, verbose: bool = True) -
     Tensors are cast to each parameter's dtype; shape mismatches are skipped and reported (e.g.
     Wan2.1-T2V weights into the 36-channel 17B patch embedding).
     """
-    raw, fmt = to_released_names(read_state_dict(path))
-    report = LoadReport(path=str(path), source_format=fmt)
+    return load_state(model, read_state_dict(path), source=str(path), verbose=verbose)
+
+
+def load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], *, source: str = "<state dict>", verbose: bool = True
+) -> LoadReport:
+    """``load_released`` for a state dict already in memory (any naming ``to_released_names`` knows)."""
+    raw, fmt = to_released_names(state)
+    report = LoadReport(path=source, source_format=fmt)
     own = {k: v for k, v in model.state_dict().items() if k.startswith(("transformer.", "mask_predictor."))}
     to_load: dict[str, torch.Tensor] = {}
     for k, v in raw.items():
