@@ -51,14 +51,15 @@ def curate(
         cfg = load_config(config, overrides)
     except ConfigError as err:
         _fail(str(err))
-    from humo_data.io.dataset_writer import ResumeConflict
+    from humo_data.io.lease import LeaseHeld
     from humo_data.io.sources import SourcesError
-    from humo_data.jobs.curate import run_curate
+    from humo_data.io.store import StoreError
+    from humo_data.jobs.curate import ResumeConflict, run_curate
     from humo_data.ray_compute import ClusterUnavailable
 
     try:
         summary = run_curate(input, output, cfg, show_progress=progress)
-    except (SourcesError, ResumeConflict, ClusterUnavailable) as err:
+    except (SourcesError, ResumeConflict, ClusterUnavailable, LeaseHeld, StoreError) as err:
         _fail(str(err))
     raise typer.Exit(0 if summary.ok else 1)
 

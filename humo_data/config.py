@@ -14,19 +14,97 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from humo_data.audio.config import AudioConfig
-from humo_data.captions.config import CaptionsConfig
 from humo_data.config_base import Resources, StrictModel, short_hash
-from humo_data.faces.config import FacesConfig
-from humo_data.identity.config import IdentityConfig
-from humo_data.quality.config import QualityConfig
-from humo_data.sync.config import SyncConfig
 
 __all__ = [
     "AudioConfig", "CaptionsConfig", "ClipsConfig", "ConfigError", "CurateConfig", "FacesConfig",
     "FramesConfig", "IdentityConfig", "ProbeConfig", "QualityConfig", "RayConfig", "Resources",
     "ShotsConfig", "SourcesConfig", "StrictModel", "SyncConfig", "WriterConfig", "load_config",
 ]  # fmt: skip
+
+
+# --- generic helpers: defined before the capability configs are imported, so a capability
+# module may import them from here while this module is still initialising ---
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key."""
+
+
+def configs_dir() -> Path:
+    """configs/ (repo root); in a wheel the humo_data/_configs link is a real folder."""
+    return Path(__file__).parent / "_configs"
+
+
+def resolve_profile(
+    name_or_path: str | Path, directory: Path | None = None, kind: str = "config profile"
+) -> Path:
+    """A path to a YAML file, or the name of a profile in ``directory`` (default configs/)."""
+    directory = directory or configs_dir()
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    candidate = directory / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = sorted(x.stem for x in directory.glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} {name_or_path!r}; known: {known}, or pass a YAML path")
+    return candidate
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` to nested dict ``data``; the value is parsed as YAML (8, true, [1, 2], text)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like key.path=value")
+    key, raw = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {assignment!r} has an empty key")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid config ({origin}):"]
+    for e in err.errors():
+        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(
+            f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})")
+        )
+    return "\n".join(lines)
+
+
+def build_model(model_cls: type[StrictModel], data: dict[str, Any], origin: str) -> Any:
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from None
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+# --- stage sections -----------------------------------------------------------------------------
+from humo_data.audio.config import AudioConfig  # noqa: E402 - after the generic helpers (see above)
+from humo_data.captions.config import CaptionsConfig  # noqa: E402 - after the generic helpers (see above)
+from humo_data.faces.config import FacesConfig  # noqa: E402 - after the generic helpers (see above)
+from humo_data.identity.config import IdentityConfig  # noqa: E402 - after the generic helpers (see above)
+from humo_data.quality.config import QualityConfig  # noqa: E402 - after the generic helpers (see above)
+from humo_data.sync.config import SyncConfig  # noqa: E402 - after the generic helpers (see above)
 
 
 class SourcesConfig(StrictModel):
@@ -137,7 +215,7 @@ class FramesConfig(StrictModel):
         description="Where in each clip to sample, as fractions of its length (Phantom-Data: .05/.5/.95).",
     )
     every_seconds: float = Field(
-        0.2,
+        0.4,
         gt=0,
         description="Candidate spacing while a clip is open (its length is known only at its end); each "
         "fraction takes the nearest candidate.",
@@ -221,77 +299,6 @@ class CurateConfig(StrictModel):
 
     def cut_hash(self) -> str:
         return short_hash({s: self.section_hash(s) for s in self.CUT_SECTIONS})
-
-
-class ConfigError(ValueError):
-    """A config file or override is wrong; the message names the key."""
-
-
-def configs_dir() -> Path:
-    """configs/ (repo root); in a wheel the humo_data/_configs link is a real folder."""
-    return Path(__file__).parent / "_configs"
-
-
-def resolve_profile(
-    name_or_path: str | Path, directory: Path | None = None, kind: str = "config profile"
-) -> Path:
-    """A path to a YAML file, or the name of a profile in ``directory`` (default configs/)."""
-    directory = directory or configs_dir()
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise ConfigError(f"config file not found: {p}")
-        return p
-    candidate = directory / f"{name_or_path}.yaml"
-    if not candidate.exists():
-        known = sorted(x.stem for x in directory.glob("*.yaml"))
-        raise ConfigError(f"unknown {kind} {name_or_path!r}; known: {known}, or pass a YAML path")
-    return candidate
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply ``a.b.c=value`` to nested dict ``data``; the value is parsed as YAML (8, true, [1, 2], text)."""
-    if "=" not in assignment:
-        raise ConfigError(f"override {assignment!r} must look like key.path=value")
-    key, raw = assignment.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"override {assignment!r} has an empty key")
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {key!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-
-
-def _format_validation_error(err: ValidationError, origin: str) -> str:
-    lines = [f"invalid config ({origin}):"]
-    for e in err.errors():
-        key = ".".join(str(x) for x in e["loc"]) or "<root>"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(
-            f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})")
-        )
-    return "\n".join(lines)
-
-
-def build_model(model_cls: type[StrictModel], data: dict[str, Any], origin: str) -> Any:
-    try:
-        return model_cls.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, origin)) from None
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
-    return data
 
 
 def load_config(

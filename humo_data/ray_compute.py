@@ -11,7 +11,7 @@ from typing import Any
 import ray
 from ray.data import ActorPoolStrategy, Dataset, TaskPoolStrategy
 
-from humo_data.config import RayConfig
+from humo_data.config import RayConfig, Resources
 from humo_data.stage import Stage
 
 
@@ -41,25 +41,37 @@ def init_ray(cfg: RayConfig) -> None:
     ray.init(**kwargs)
 
 
-def map_stage(ds: Dataset, stage: Stage, *, actor: bool = False, concurrency: int | None = None) -> Dataset:
-    """Apply ``stage`` to ``ds``. CPU stages run as tasks; model stages (``actor=True``) as an actor
-    pool that loads its model once in ``setup()``; GPU stages always need an explicit batch size."""
+def actor_pool(res: Resources, default: int | None) -> ActorPoolStrategy:
+    """Fixed pool (``concurrency``) or autoscaling between ``min_actors`` and ``max_actors``."""
+    if res.min_actors or res.max_actors:
+        lo = res.min_actors or 1
+        return ActorPoolStrategy(min_size=lo, max_size=max(lo, res.max_actors or lo))
+    return ActorPoolStrategy(size=res.concurrency or default or 1)
+
+
+def map_stage(ds: Dataset, stage: Stage, *, concurrency: int | None = None, **extra: Any) -> Dataset:
+    """Apply ``stage`` to ``ds``. CPU stages run as tasks; model stages (``stage.actor``) as an actor
+    pool that loads its model once in ``setup()``. Resources come from the stage's config;
+    ``concurrency`` is the fallback size (the job passes ``ray.max_sources_in_flight`` to the
+    source stages only)."""
     res = stage.resources
-    size = res.concurrency or concurrency
     kwargs: dict[str, Any] = {
         "batch_format": "pyarrow",
         "batch_size": res.batch_size,
         "num_cpus": res.num_cpus,
+        "zero_copy_batch": True,
+        **extra,
     }
     if res.num_gpus:
         kwargs["num_gpus"] = res.num_gpus
-    if actor:
+    if stage.actor:
         return ds.map_batches(
             type(stage),
             fn_constructor_kwargs={"config": stage.config},
-            compute=ActorPoolStrategy(size=size or 1),
+            compute=actor_pool(res, concurrency),
             **kwargs,
         )
+    size = res.concurrency or concurrency
     if size:
         kwargs["compute"] = TaskPoolStrategy(size=size)
     return ds.map_batches(stage, **kwargs)

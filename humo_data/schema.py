@@ -155,6 +155,8 @@ def feature_work_column(name: str) -> str:
 #   _motion          mean |difference| of consecutive frames at detection size, [0, 1], per frame
 #   _audio_pcm       float32 little-endian mono PCM of the clip plus _audio_margin seconds on each
 #                    side (zero where the source has none): the sync stage shifts audio with it
+#   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped (counted
+#                    in the manifest: nothing is dropped without a number)
 #   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
 FRAME_TYPE = pa.struct(
     [
@@ -178,6 +180,17 @@ WORK_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("_motion", pa.list_(pa.float32())),
     pa.field("_audio_pcm", pa.binary()),
     pa.field("_audio_margin", pa.float64()),
+    pa.field(
+        "_source_stats",
+        pa.struct(
+            [
+                pa.field("frames", pa.int64()),
+                pa.field("blank_frames", pa.int64()),
+                pa.field("dropped_tails", pa.int32()),
+                pa.field("dropped_tail_seconds", pa.float64()),
+            ]
+        ),
+    ),
 )
 
 

@@ -182,7 +182,7 @@ def write_dataset(
     rows_per_shard: int = 2,
     status: str = "complete",
 ) -> dict[str, object]:
-    """Write shards + ``_manifest.json`` the way the curate writer does; return the manifest."""
+    """Write shards + a compacted ``_manifest.json`` (v2) as a finished curate run leaves them."""
     import datetime as dt
     import hashlib
     import json
@@ -207,6 +207,7 @@ def write_dataset(
             data = (root / rel).read_bytes()
             shards[kind].append(
                 {
+                    "key": f"{n:05d}",
                     "path": rel,
                     "rows": len(chunk),
                     "bytes": len(data),
@@ -221,7 +222,7 @@ def write_dataset(
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     manifest = {
         "format": "humo-data",
-        "schema_versions": {"triplet": 1, "rejects": 1, "manifest": 1},
+        "schema_versions": {"triplet": 2, "rejects": 1, "manifest": 2},
         "status": status,
         "created_at": now,
         "updated_at": now,
@@ -229,6 +230,8 @@ def write_dataset(
         "config_hash": "0123456789abcdef",
         "packages": {"humo-data": "0.1.0", "av": "18.1.0"},
         "backends": {"shots": "pyscenedetect-content"},
+        "stages": {"clips": {"hash": "0123456789abcdef", "backend": "pyav-libx264+aac"}},
+        "phases": {"stream": {"status": "complete"}, "finish": {"status": "complete"}},
         "counts": {
             "sources_done": len({r["source_id"] for r in triplets}) + len(rejects),
             "triplets": len(triplets),
@@ -237,8 +240,13 @@ def write_dataset(
             "rejects_by_stage": by_stage,
             "rejects_by_reason": by_reason,
         },
-        "shards": shards,
-        "runs": [{"started_at": now, "finished_at": now, "input": "/videos", "resumed": False}],
+        "tables": shards,
+        "retryable": {},
+        "open_sources": {},
+        "runs": [
+            {"run_id": "r0", "started_at": now, "finished_at": now, "input": "/videos", "resumed": False}
+        ],
+        "log_applied": {},
     }
     (root / "_manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -2,16 +2,29 @@
 
 Per source it decodes every frame once onto the constant-fps grid, feeds a downscaled copy to
 the shot detector and the full-size planes to the encoder of the open clip, so memory stays at
-a few frames plus the compressed clips waiting for their audio. It yields one row per clip, one
-reject row per shot too short to give a clip, and a final ``done`` marker carrying the number
-of rows the source produced (the writer uses it to know the source is complete).
+a few frames plus the compressed clips waiting for their audio. While it holds the decoded
+frames it also hands later stages what they need, so no stage decodes the source again:
+
+- ``_frames``: stills at source resolution (short side capped) at ``frames.fractions`` of the
+  clip, taken from candidates kept every ``frames.every_seconds`` (a clip's length is known only
+  when it closes);
+- ``_motion``: mean |difference| of consecutive detection-size frames;
+- ``_audio_pcm``: the clip's 16 kHz audio with ``audio_margin_seconds`` on both sides, so the
+  sync stage can shift audio without re-reading the source.
+
+It yields one row per clip, one reject row per shot too short to give a clip (and ``all_blank``
+when a source is nothing but near-black frames), and a final ``done`` marker listing every unit
+id the source produced plus its drop counts (the writer tracks completion by those ids).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from pydantic import Field
 
 from humo_data.clips.planner import (
     ClipClose,
@@ -21,11 +34,15 @@ from humo_data.clips.planner import (
     ShotTooShort,
     frame_bounds,
 )
-from humo_data.config import ClipsConfig, ShotsConfig, StrictModel
-from humo_data.media.decode import SourceReader
+from humo_data.config import ClipsConfig, FramesConfig, ShotsConfig, StrictModel
+from humo_data.ids import clip_id_for, reject_id_for
+from humo_data.io.retry import describe, is_retryable
+from humo_data.media.audio import pcm_to_bytes
+from humo_data.media.decode import OutputFrame, SourceReader
 from humo_data.media.encode import ClipEncoder, encode_audio
+from humo_data.media.frames import encode_image
 from humo_data.shots import build_shot_detector
-from humo_data.stage import Row, Stage
+from humo_data.stage import FanOutStage, Row
 
 # Muxers interleave audio within a second or two of video; waiting longer means no audio is coming.
 AUDIO_WAIT_SECONDS = 10.0
@@ -34,6 +51,12 @@ AUDIO_WAIT_SECONDS = 10.0
 class CutConfig(StrictModel):
     shots: ShotsConfig = ShotsConfig()
     clips: ClipsConfig = ClipsConfig()
+    frames: FramesConfig = FramesConfig()
+    audio_margin_seconds: float = Field(
+        0.0, ge=0, description="Audio kept on both sides of each clip for the sync stage (_audio_pcm)."
+    )
+    #: working columns later stages need; False skips them (a cut-only job, benchmarks of the cutter)
+    hand_on: bool = True
 
     @property
     def resources(self):
@@ -45,15 +68,22 @@ def is_blank(small_bgr, threshold: float | None) -> bool:
     return threshold is not None and small_bgr is not None and float(small_bgr.mean()) < threshold
 
 
-def clip_id_for(source_id: str, fps: float, start_frame: int, num_frames: int) -> str:
-    key = f"{source_id}|{fps:g}|{start_frame}|{num_frames}"
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
+@dataclass
+class _Still:
+    """A candidate sampled frame, encoded at once (a 10 s clip keeps ~25 of them)."""
+
+    index: int  # output-grid index in the source
+    width: int
+    height: int
+    image: bytes
 
 
 @dataclass
 class _OpenClip:
     event: ClipOpen
     encoder: ClipEncoder
+    stills: list[_Still] = field(default_factory=list)
+    motion: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -63,12 +93,33 @@ class _PendingClip:
     event: ClipOpen
     encoder: ClipEncoder
     length: int
+    stills: list[_Still]
+    motion: list[float]
 
     def end_time(self, fps: float) -> float:
         return (self.event.start + self.length) / fps
 
 
-class ClipCutStage(Stage[CutConfig]):
+@dataclass
+class _SourceStats:
+    """What a source lost without a clip row, so the manifest can count every drop."""
+
+    frames: int = 0
+    blank_frames: int = 0
+    blank_level_sum: float = 0.0
+    dropped_tails: int = 0
+    dropped_tail_frames: int = 0
+
+    def to_row(self, fps: float) -> dict:
+        return {
+            "frames": self.frames,
+            "blank_frames": self.blank_frames,
+            "dropped_tails": self.dropped_tails,
+            "dropped_tail_seconds": self.dropped_tail_frames / fps,
+        }
+
+
+class ClipCutStage(FanOutStage[CutConfig]):
     name = "clips"
     emit_rows = 1  # each clip row carries MBs of media: hand it on as soon as it exists
 
@@ -76,23 +127,39 @@ class ClipCutStage(Stage[CutConfig]):
         for row in rows:
             yield from self.cut(row)
 
+    def reject_row(self, row: Row, reason: str, detail: str | None = None) -> Row:
+        out = dict(row, _kind="clip", _reject_stage=self.name, _reject_reason=reason, _reject_detail=detail)
+        out["_unit"] = reject_id_for(out)
+        return out
+
     def cut(self, source: Row) -> Iterator[Row]:
         from humo_data.io.sources import open_media  # io/ owns URI access (local or fsspec)
 
-        emitted = 0
+        units: list[str] = []
+        stats = _SourceStats()
         try:
             with open_media(source["source_uri"]) as media:
-                for row in self._cut_media(source, media):
-                    emitted += 1
+                for row in self._cut_media(source, media, stats):
+                    units.append(row["_unit"])
                     yield row
         except Exception as err:  # noqa: BLE001 - bad media becomes a reject row, never a crash
-            emitted += 1
-            yield self.reject(
-                dict(source, _kind="clip"), "decode_error", f"{type(err).__name__}: {err}"[:500]
-            )
-        yield dict(source, _kind="done", _rows_expected=emitted)
+            if is_retryable(err):  # the store failed, not the video: the next run tries again
+                yield dict(source, _kind="retry", _reject_stage=self.name, _reject_reason="retryable_io",
+                           _reject_detail=describe(err), _unit=None)  # fmt: skip
+                return
+            row = self.reject_row(source, "decode_error", describe(err))
+            units.append(row["_unit"])
+            yield row
+        yield dict(
+            source, _kind="done", _unit=None, _expected_units=units,
+            _source_stats=stats.to_row(self.config.clips.fps),
+        )  # fmt: skip
 
-    def _cut_media(self, source: Row, media) -> Iterator[Row]:
+    def _still_due(self, clip: _OpenClip, index: int) -> bool:
+        step = max(1, int(round(self.config.frames.every_seconds * self.config.clips.fps)))
+        return (index - clip.event.start) % step == 0
+
+    def _cut_media(self, source: Row, media, stats: _SourceStats) -> Iterator[Row]:
         cfg, shots = self.config.clips, self.config.shots
         snap = 4 if cfg.frame_rule == "4k+1" else 1
         min_frames, max_frames = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
@@ -119,8 +186,9 @@ class ClipCutStage(Stage[CutConfig]):
             with_audio=has_audio,
             threads=cfg.decode_threads,
         ) as reader:
+            hand_on = self.config.hand_on
 
-            def handle(events) -> Iterator[Row]:
+            def handle(events, frame: OutputFrame | None = None) -> Iterator[Row]:
                 nonlocal open_clip
                 for ev in events:
                     if isinstance(ev, ClipOpen):
@@ -134,74 +202,142 @@ class ClipCutStage(Stage[CutConfig]):
                         )
                         open_clip = _OpenClip(ev, encoder)
                     elif isinstance(ev, ClipFrames):
-                        for frame in ev.frames:
-                            open_clip.encoder.add(frame.frame)
+                        for f in ev.frames:
+                            open_clip.encoder.add(f.frame)
+                            if hand_on:
+                                self._observe(open_clip, f, reader, motion)
                     elif isinstance(ev, ClipClose):
                         if ev.keep:
-                            pending.append(_PendingClip(open_clip.event, open_clip.encoder, ev.length))
+                            pending.append(
+                                _PendingClip(open_clip.event, open_clip.encoder, ev.length,
+                                             open_clip.stills, open_clip.motion)
+                            )  # fmt: skip
                         else:
                             open_clip.encoder.abort()
+                            if planner.shot_clips:  # a tail after kept clips (a short shot is its own reject)
+                                stats.dropped_tails += 1
+                                stats.dropped_tail_frames += ev.length
                         open_clip = None
                     elif isinstance(ev, ShotTooShort):
                         yield self._shot_reject(source, ev, min_frames)
 
             last = -1
             was_blank = False
+            emitted = 0
+            motion: dict[int, float] = {}  # output index -> |diff| to the previous frame (recent only)
+            prev_gray: np.ndarray | None = None
             for frame in reader.frames():
                 last = frame.index
+                stats.frames += 1
                 cuts = detector.push(frame.index, frame.small_bgr) if frame.small_bgr is not None else []
                 blank = is_blank(frame.small_bgr, shots.blank_threshold)
+                if blank:
+                    stats.blank_frames += 1
+                    stats.blank_level_sum += float(frame.small_bgr.mean())
                 if blank != was_blank and frame.index > 0:
                     cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
                 was_blank = blank
-                yield from handle(planner.push(frame.index, frame, cuts, usable=not blank))
-                yield from self._flush_ready(source, reader, pending, final=False, now=frame.time)
+                if hand_on and frame.small_bgr is not None:
+                    gray = cv2.cvtColor(frame.small_bgr, cv2.COLOR_BGR2GRAY)
+                    if prev_gray is not None and prev_gray.shape == gray.shape:
+                        motion[frame.index] = float(cv2.absdiff(gray, prev_gray).mean()) / 255.0
+                    prev_gray = gray
+                    motion.pop(
+                        frame.index - planner.hold - 8, None
+                    )  # committed frames lag by hold + a 4k group
+                for row in handle(planner.push(frame.index, frame, cuts, usable=not blank)):
+                    emitted += 1
+                    yield row
+                for row in self._flush_ready(source, reader, pending, final=False, now=frame.time):
+                    emitted += 1
+                    yield row
             if last < 0:
-                yield self.reject(dict(source, _kind="clip"), "no_decodable_frames", "no video frame decoded")
+                yield self.reject_row(source, "no_decodable_frames", "no video frame decoded")
                 return
-            yield from handle(planner.finish(last, detector.flush(last)))
-            yield from self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps)
+            for row in handle(planner.finish(last, detector.flush(last))):
+                emitted += 1
+                yield row
+            for row in self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps):
+                emitted += 1
+                yield row
+            if emitted == 0:
+                yield self._no_clip_reject(source, stats)
             duration = source.get("source_duration")
             decoded = (last + 1) / cfg.fps
             if reader.decode_errors or (duration and decoded < 0.9 * duration - 1.0):
-                yield self.reject(
-                    dict(source, _kind="clip", start_time=decoded, end_time=duration),
+                yield self.reject_row(
+                    dict(source, start_time=decoded, end_time=duration),
                     "truncated_stream",
                     f"decoded {decoded:.2f}s of {duration or 0:.2f}s ({reader.decode_errors} bad packets); "
                     "clips before the damage were kept",
                 )
+
+    def _observe(self, clip: _OpenClip, frame: OutputFrame, reader: SourceReader, motion: dict[int, float]):
+        """Per-frame hand-on data of the open clip: motion, and a still when one is due."""
+        if frame.index != clip.event.start and frame.index in motion:
+            clip.motion.append(motion[frame.index])
+        if self._still_due(clip, frame.index):
+            fr = self.config.frames
+            rgb = reader.still(frame, fr.short_side)
+            image = encode_image(rgb, fr.format, fr.jpeg_quality)
+            clip.stills.append(_Still(frame.index, rgb.shape[1], rgb.shape[0], image))
+
+    def _no_clip_reject(self, source: Row, stats: _SourceStats) -> Row:
+        """A decodable source that gave no clip and no shot reject: say why, never vanish."""
+        fps = self.config.clips.fps
+        if stats.blank_frames and stats.blank_frames >= 0.95 * stats.frames:
+            level = stats.blank_level_sum / stats.blank_frames
+            return self.reject_row(
+                source, "all_blank",
+                f"{stats.blank_frames}/{stats.frames} frames are near-black (mean level {level:.1f} < "
+                f"shots.blank_threshold={self.config.shots.blank_threshold})",
+            )  # fmt: skip
+        return self.reject_row(
+            source, "no_clips",
+            f"{stats.frames / fps:.2f}s decoded, {stats.blank_frames} blank frames, {stats.dropped_tails} "
+            f"piece(s) shorter than clips.min_seconds={self.config.clips.min_seconds}",
+        )  # fmt: skip
 
     def _flush_ready(
         self, source: Row, reader: SourceReader, pending: list[_PendingClip], final: bool, now: float
     ):
         """Emit clips whose audio has arrived. Video running ``AUDIO_WAIT_SECONDS`` ahead means the
         audio track ended early (its clips get zero-padded audio), so clips never pile up."""
-        fps = self.config.clips.fps
+        fps, margin = self.config.clips.fps, self.config.audio_margin_seconds
         while pending and (
             final
             or not source.get("has_audio")
-            or reader.audio.end_time >= pending[0].end_time(fps)
+            or reader.audio.end_time >= pending[0].end_time(fps) + margin
             or now - pending[0].end_time(fps) > AUDIO_WAIT_SECONDS
         ):
             yield self._clip_row(source, reader, pending.pop(0))
         if not final:
             horizon = min([p.event.start / fps for p in pending], default=None)
             if horizon is not None:
-                reader.audio.release_before(horizon - 1.0)
+                reader.audio.release_before(horizon - max(1.0, margin + 0.5))
 
     def _clip_row(self, source: Row, reader: SourceReader, clip: _PendingClip) -> Row:
         cfg = self.config.clips
         start, n = clip.event.start, clip.length
         t0, t1 = start / cfg.fps, (start + n) / cfg.fps
+        margin = self.config.audio_margin_seconds
+        hand_on = self.config.hand_on
         audio = reader.audio.slice(t0, t1) if source.get("has_audio") else None
+        padded = reader.audio.slice(t0 - margin, t1 + margin) if audio is not None and hand_on else None
         video = clip.encoder.finish(audio)
         if audio is not None:
-            reader.audio.release_before(t0 - 1.0)
+            reader.audio.release_before(t0 - max(1.0, margin + 0.5))
         width, height = reader.size
+        clip_id = clip_id_for(source["source_id"], cfg.fps, start, n)
         return dict(
             source,
             _kind="clip",
-            clip_id=clip_id_for(source["source_id"], cfg.fps, start, n),
+            _unit=clip_id,
+            _frames=self._pick_stills(clip, start, n) if hand_on else None,
+            _motion=clip.motion if hand_on else None,
+            _audio_pcm=pcm_to_bytes(padded) if padded is not None else None,
+            _audio_margin=margin if padded is not None else None,
+            clip_id=clip_id,
             shot_index=clip.event.shot_index,
             clip_index=clip.event.clip_index,
             start_time=t0,
@@ -218,19 +354,59 @@ class ClipCutStage(Stage[CutConfig]):
             audio_sample_rate=cfg.audio_sample_rate if audio is not None else None,
             audio_offset_frames=0 if audio is not None else None,
             shot_backend=self.config.shots.backend,
-            reference_images=[],
             stage1=False,
             stage2=False,
         )
 
+    def _pick_stills(self, clip: _PendingClip, start: int, n: int) -> list[dict]:
+        """The candidates nearest to ``frames.fractions`` of the final clip length, as ``_frames``."""
+        fr = self.config.frames
+        inside = [s for s in clip.stills if start <= s.index < start + n]
+        chosen: dict[int, _Still] = {}
+        for f in fr.fractions:
+            target = start + f * (n - 1)
+            best = min(inside, key=lambda s: abs(s.index - target), default=None)
+            if best is not None:
+                chosen[best.index] = best
+        fps = self.config.clips.fps
+        return [
+            {"index": s.index - start, "time": (s.index - start) / fps, "width": s.width, "height": s.height,
+             "image": s.image}
+            for s in sorted(chosen.values(), key=lambda s: s.index)
+        ]  # fmt: skip
+
     def _shot_reject(self, source: Row, ev: ShotTooShort, min_frames: int) -> Row:
         fps = self.config.clips.fps
-        row = dict(
-            source, _kind="clip", shot_index=ev.shot_index, start_time=ev.start / fps, end_time=ev.end / fps
-        )
-        return self.reject(
+        row = dict(source, shot_index=ev.shot_index, start_time=ev.start / fps, end_time=ev.end / fps)
+        return self.reject_row(
             row,
             "shot_too_short",
             f"shot {ev.shot_index} lasts {(ev.end - ev.start) / fps:.2f}s; clips need >= {min_frames / fps:.2f}s "
             "after trimming the shot margins",
         )
+
+
+def cut_config(cfg, clips: ClipsConfig | None = None) -> CutConfig:
+    """The cutter's settings from a CurateConfig: the audio margin is the sync stage's search range."""
+    margin = cfg.sync.max_offset_frames / cfg.clips.fps if cfg.sync.enabled else 0.0
+    return CutConfig(
+        shots=cfg.shots, clips=clips or cfg.clips, frames=cfg.frames, audio_margin_seconds=margin
+    )
+
+
+def cut_source(uri: str, cfg=None) -> pa.Table:  # noqa: F821 - pyarrow imported inside
+    """Probe and cut one file in this process: the working table later stages receive (clip rows
+    with ``_frames``, ``_motion``, ``_audio_pcm``; reject rows; the ``done`` marker). For tests,
+    notebooks and benchmarks of single stages; the job runs the same stages on Ray."""
+    import pyarrow as pa
+
+    from humo_data.config import CurateConfig
+    from humo_data.io.sources import source_size
+    from humo_data.media.probe import ProbeStage
+    from humo_data.stage import rows_to_table
+
+    cfg = cfg or CurateConfig()
+    source = {"source_uri": str(uri), "_kind": "source", "_source_size": source_size(str(uri))}
+    rows = ProbeStage(cfg.probe).process([source])
+    tables = list(ClipCutStage(cut_config(cfg))(rows_to_table(rows)))
+    return pa.concat_tables(tables) if tables else rows_to_table([])

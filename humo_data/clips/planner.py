@@ -70,6 +70,11 @@ class ClipPlanner:
     _shot_usable: int = 0  # usable (non-blank) frames seen in the current shot
 
     @property
+    def shot_clips(self) -> int:
+        """Clips kept so far in the current shot."""
+        return self._shot_clips
+
+    @property
     def hold(self) -> int:
         return self.latency + self.margin + 1
 

@@ -5,8 +5,8 @@ resamples to 25 fps and fits the bucket), its reference image(s), the caption fr
 ``video_caption.parquet`` and 16 kHz mono FLAC audio decoded from the video's own track (PyAV,
 swresample). A video that cannot become a row is written to ``rejects/`` with a reason:
 missing_video, no_caption, missing_reference, unreadable_reference, unreadable_video,
-no_video_stream, no_audio, too_short. Shards go through the dataset writer's ShardWriter
-(temporary name, rename, sha256) and ``_manifest.json`` lists them, so ``humo-data validate``
+no_video_stream, no_audio, too_short. Shards are committed like a curated dataset's (atomic
+writes, sha256, commit log, ``_manifest.json``; io/table_writer.py), so ``humo-data validate``
 checks an imported dataset like a curated one.
 """
 
@@ -23,14 +23,15 @@ from typing import Any
 
 import av
 import numpy as np
-import pyarrow as pa
 import soundfile as sf
 from PIL import Image
 
 from humo_data.humoset.layout import HumosetEntry, scan_humoset
-from humo_data.io.manifest import Manifest, utc_now
-from humo_data.io.shards import ShardWriter
+from humo_data.io.lease import Lease
+from humo_data.io.manifest import DatasetState, utc_now
 from humo_data.io.sources import fingerprint
+from humo_data.io.store import Store
+from humo_data.io.table_writer import TableWriter
 from humo_data.schema import rejects_schema, triplet_schema
 
 log = logging.getLogger(__name__)
@@ -169,52 +170,53 @@ def import_humoset(
     row_group_rows: int = 8,
 ) -> ImportSummary:
     """Write ``output`` as a humo-data dataset (shards + rejects + ``_manifest.json``, status complete)."""
-    out = Path(output)
-    started = utc_now()
+    import uuid
+
     options = {"importer": "humoset", "source": str(root), "key_column": key_column,
                "caption_column": caption_column, "require_audio": require_audio, "min_frames": min_frames}  # fmt: skip
-    manifest = Manifest(
-        config=options,
-        config_hash=hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16],
-        backends={"shots": BACKEND, "captions": BACKEND, "references": BACKEND},
-    )
+    store = Store.open(str(output))
+    run_id = f"i{uuid.uuid4().hex[:10]}"
     entries = scan_humoset(root, key_column, caption_column)
     summary = ImportSummary()
-
-    def writer(subdir: str, schema: pa.Schema) -> ShardWriter:
-        def commit(info, _keys) -> None:
-            manifest.shards[subdir].append(info.to_json())
-            if subdir == "triplets":
-                summary.shards.append(info.path)
-
-        return ShardWriter(
-            out, subdir, schema, rows_per_shard=rows_per_shard, row_group_rows=row_group_rows,
-            compression="zstd", next_index=0, on_commit=commit,
-        )  # fmt: skip
-
-    triplets, rejects = writer("triplets", triplet_schema()), writer("rejects", rejects_schema())
-    counts = manifest.counts
-    for entry in entries:
-        try:
-            row = entry_to_row(entry, require_audio=require_audio, min_frames=min_frames)
-        except Skip as skip:
-            log.warning("humoset %s: skipped (%s) %s", entry.id, skip.reason, skip.detail)
-            summary.rejects[skip.reason] += 1
-            rejects.add(_reject_row(entry, skip), {})
-            counts.rejects += 1
-            counts.rejects_by_stage[STAGE] += 1
-            counts.rejects_by_reason[f"{STAGE}/{skip.reason}"] += 1
-        else:
-            triplets.add(row, {})
-            summary.rows += 1
-            counts.triplets += 1
-            counts.video_seconds += row["end_time"]
-        counts.sources_done += 1
-    triplets.flush()
-    rejects.flush()
-    manifest.status = "complete"
-    manifest.runs.append(
-        {"started_at": started, "finished_at": utc_now(), "input": str(root), "resumed": False}
-    )
-    manifest.save(out)
+    with Lease(store, run_id):
+        state = DatasetState(store, run_id=run_id)
+        if state.exists:
+            raise FileExistsError(f"{output} already holds a dataset; import into a new --output")
+        state.create(options, hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16])
+        state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
+                                            "input": str(root), "resumed": False}},
+                      *({"t": "stage", "name": n, "info": {"backend": BACKEND}} for n in ("shots", "captions", "references"))])  # fmt: skip
+        triplets = TableWriter(state, "triplets", triplet_schema(), run_id, rows_per_shard=rows_per_shard,
+                               row_group_rows=row_group_rows)  # fmt: skip
+        rejects = TableWriter(
+            state, "rejects", rejects_schema(), run_id, rows_per_shard=4096, row_group_rows=4096
+        )
+        finished = []
+        for entry in entries:
+            try:
+                row = entry_to_row(entry, require_audio=require_audio, min_frames=min_frames)
+            except Skip as skip:
+                log.warning("humoset %s: skipped (%s) %s", entry.id, skip.reason, skip.detail)
+                summary.rejects[skip.reason] += 1
+                reject = _reject_row(entry, skip)
+                rejects.add(reject, {"rejects": 1, "rejects_by_stage": {STAGE: 1},
+                                     "rejects_by_reason": {f"{STAGE}/{skip.reason}": 1}})  # fmt: skip
+                finished.append(reject["source_uri"])
+            else:
+                triplets.add(row, {"triplets": 1, "video_seconds": row["end_time"]})
+                summary.rows += 1
+                finished.append(row["source_uri"])
+        triplets.close()
+        rejects.close()
+        summary.shards = list(triplets.paths)
+        state.record(
+            [
+                {"t": "source", "uri": u, "source_id": None, "rows": 1, "finished_at": utc_now()}
+                for u in finished
+            ]
+        )
+        state.record([{"t": "phase", "name": "import", "status": "complete"},
+                      {"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])  # fmt: skip
+        state.manifest["status"] = "complete"
+        state.compact()
     return summary

@@ -14,11 +14,13 @@ so that the probe stage turns it into a reject row (``missing``) instead of the 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -41,6 +43,10 @@ class SourcesError(ValueError):
 class SourceRef:
     uri: str
     size: int  # bytes; MISSING_SIZE when a list/manifest names a file that does not exist
+    meta: tuple[tuple[str, str], ...] | None = None  # provenance from a Parquet manifest (key, value)
+
+    def meta_dict(self) -> dict[str, str] | None:
+        return dict(self.meta) if self.meta else None
 
 
 # --- URIs ---------------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ def list_sources(input: str, cfg: SourcesConfig) -> list[SourceRef]:
                 "check --input or set sources.extensions"
             )
     elif path.lower().endswith(LIST_SUFFIXES):
-        refs = _from_list(fs, path, local)
+        refs = _from_list(fs, path, local, cfg.size_lookup_threads)
     elif path.lower().endswith(MANIFEST_SUFFIXES):
         refs = _from_manifest(fs, path, cfg, local)
     else:  # a single media file
@@ -155,24 +161,30 @@ def _resolve_entry(entry: str, base_fs: fsspec.AbstractFileSystem, base_dir: str
     return _to_uri(base_fs, joined, base_local)
 
 
-def _sized(uris: Iterable[str]) -> list[SourceRef]:
-    refs = []
-    for uri in uris:
+def _size_of(uri: str) -> int:
+    try:
         fs, path = _fs(uri)
-        try:
-            size = int(fs.size(path))
-        except (FileNotFoundError, OSError):
-            size = MISSING_SIZE
-        refs.append(SourceRef(uri, size))
-    return refs
+        return int(fs.size(path))
+    except (FileNotFoundError, OSError, SourcesError):
+        return MISSING_SIZE
 
 
-def _from_list(fs: fsspec.AbstractFileSystem, path: str, local: bool) -> list[SourceRef]:
+def _sized(uris: Iterable[str], threads: int = 32) -> list[SourceRef]:
+    """Sizes looked up in parallel (object-store HEAD requests are latency-bound)."""
+    uris = list(uris)
+    if len(uris) <= 1 or threads <= 1:
+        return [SourceRef(u, _size_of(u)) for u in uris]
+    with ThreadPoolExecutor(max_workers=min(threads, len(uris))) as pool:
+        sizes = list(pool.map(_size_of, uris))
+    return [SourceRef(u, s) for u, s in zip(uris, sizes, strict=True)]
+
+
+def _from_list(fs: fsspec.AbstractFileSystem, path: str, local: bool, threads: int = 32) -> list[SourceRef]:
     with fs.open(path, "rt", encoding="utf-8") as f:
         lines = [ln.strip() for ln in f]
     base = path.rsplit("/", 1)[0] if "/" in path else ""
     entries = [ln for ln in lines if ln and not ln.startswith("#")]
-    return _sized(_resolve_entry(e, fs, base, local) for e in entries)
+    return _sized((_resolve_entry(e, fs, base, local) for e in entries), threads)
 
 
 def _from_manifest(
@@ -188,9 +200,46 @@ def _from_manifest(
                 f"manifest {path!r} has no column {cfg.manifest_column!r} (columns: {names}); "
                 "set sources.manifest_column"
             )
-        uris = pf.read(columns=[cfg.manifest_column]).column(0).to_pylist()
+        wanted = _meta_columns(names, cfg)
+        table = pf.read(columns=[cfg.manifest_column, *wanted])
     base = path.rsplit("/", 1)[0] if "/" in path else ""
-    return _sized(_resolve_entry(str(u), fs, base, local) for u in uris if u)
+    uris = table.column(cfg.manifest_column).to_pylist()
+    keep = [i for i, u in enumerate(uris) if u]
+    resolved = [_resolve_entry(str(uris[i]), fs, base, local) for i in keep]
+    size_col = next((c for c in ("size", "bytes", "size_bytes") if c in wanted), None)
+    if size_col is not None:  # sizes from the manifest: no look-up per URI
+        sizes = table.column(size_col).to_pylist()
+        refs = [
+            SourceRef(u, int(sizes[i]) if sizes[i] is not None else MISSING_SIZE)
+            for u, i in zip(resolved, keep, strict=True)
+        ]
+    else:
+        refs = _sized(resolved, cfg.size_lookup_threads)
+    if not wanted:
+        return refs
+    meta_rows = table.select(wanted).to_pylist()
+    return [
+        SourceRef(
+            r.uri, r.size, tuple((k, _as_text(v)) for k, v in meta_rows[i].items() if v is not None) or None
+        )
+        for r, i in zip(refs, keep, strict=True)
+    ]
+
+
+def _meta_columns(names: list[str], cfg: SourcesConfig) -> list[str]:
+    """Manifest columns carried into rows as provenance (``sources.metadata_columns``)."""
+    if cfg.metadata_columns == "all":
+        return [n for n in names if n != cfg.manifest_column]
+    missing = [c for c in cfg.metadata_columns if c not in names]
+    if missing:
+        raise SourcesError(
+            f"sources.metadata_columns names {missing}, absent from the manifest (columns: {names})"
+        )
+    return [c for c in cfg.metadata_columns if c != cfg.manifest_column]
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 # --- reading ------------------------------------------------------------------------------------

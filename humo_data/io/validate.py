@@ -2,58 +2,58 @@
 
     problems = validate_dataset("out/")   # [] when valid; each problem names the file it is about
 
-Everything streams: shards are hashed in chunks and only small columns (ids, stage, reason) are
-read, so validating a multi-GB dataset needs little memory. The manifest is checked against
-schemas/manifest.v1.json with a small JSON-Schema walker (the subset that file uses), so no
-extra dependency is needed.
+Works on any store (local, s3://, ...). Everything streams: shards are hashed in chunks and only
+small columns (ids, stage, reason) are read, so validating a multi-GB dataset needs little
+memory. The manifest (compacted + its log replayed) is checked against schemas/manifest.v2.json
+with a small JSON-Schema walker (the subset that file uses), so no extra dependency is needed.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from humo_data.io.atomic import sha256_file
+from humo_data.io.dataset import Dataset, DatasetNotFound, leftover_files, open_dataset
 from humo_data.schema import (
+    FEATURE_TABLES,
     MANIFEST_VERSION,
     REJECTS_VERSION,
     TRIPLET_VERSION,
+    feature_spec,
     manifest_json_schema,
     rejects_schema,
     triplet_schema,
 )
 
-MANIFEST_NAME = "_manifest.json"
 HASH_CHUNK = 8 << 20
-TABLES: dict[str, tuple[str, str]] = {  # manifest shard key -> (id column, contract name)
-    "triplets": ("clip_id", "triplet"),
-    "rejects": ("reject_id", "rejects"),
-}
 
 
-def validate_dataset(path: str | Path) -> list[str]:
+def _tables() -> dict[str, tuple[str, pa.Schema]]:
+    """Manifest table -> (id column, contract schema)."""
+    out = {"triplets": ("clip_id", triplet_schema()), "rejects": ("reject_id", rejects_schema())}
+    for name in FEATURE_TABLES:
+        out[f"features/{name}"] = ("clip_id", feature_spec(name).schema)
+    return out
+
+
+def validate_dataset(path: str) -> list[str]:
     """All problems found in the dataset at ``path``; an empty list means it is valid."""
-    root = Path(path)
-    if not root.is_dir():
-        return [f"{root}: not a directory"]
-    manifest_path = root / MANIFEST_NAME
-    if not manifest_path.is_file():
-        return [
-            f"{MANIFEST_NAME} missing in {root}: not a humo-data dataset, or its first run never committed"
-        ]
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        return [f"{MANIFEST_NAME} is not valid JSON: {err}"]
-
-    problems = [f"{MANIFEST_NAME}: {p}" for p in check_json(manifest, manifest_json_schema())]
+        ds = open_dataset(str(path))
+    except DatasetNotFound as err:
+        return [str(err)]
+    except ValueError as err:  # json.JSONDecodeError
+        return [f"_manifest.json is not valid JSON: {err}"]
+    except Exception as err:  # noqa: BLE001 - a corrupt manifest is a finding, not a crash
+        return [f"{path}: manifest cannot be read: {type(err).__name__}: {err}"]
+    raw = ds.store.read_json("_manifest.json")  # as written (the state fills defaults in memory)
+    problems = [f"_manifest.json: {p}" for p in check_json(raw, manifest_json_schema())]
+    manifest = ds.manifest
     if problems:  # shard checks below rely on the manifest's structure
         return problems
     problems += _check_versions(manifest["schema_versions"])
@@ -62,18 +62,21 @@ def validate_dataset(path: str | Path) -> list[str]:
 
     rows: dict[str, int] = {}
     reasons: Counter[str] = Counter()
-    for kind, (id_column, contract) in TABLES.items():
-        schema = triplet_schema() if contract == "triplet" else rejects_schema()
+    for kind, (id_column, schema) in _tables().items():
         seen_ids: set[str] = set()
         rows[kind] = 0
-        for entry in manifest["shards"][kind]:
-            shard_problems, n = _check_shard(root, kind, entry, schema, id_column, seen_ids, reasons)
+        for entry in ds.shards(kind):
+            shard_problems, n = _check_shard(ds, kind, entry, schema, id_column, seen_ids, reasons)
             problems += shard_problems
             rows[kind] += n
-        problems += _orphans(root, kind, {e["path"] for e in manifest["shards"][kind]})
-
-    counts = manifest["counts"]
-    problems += _check_counts(counts, rows, reasons)
+    pending = [t for t in manifest["tables"] if t.startswith("tables/") and manifest["tables"][t]]
+    if pending and manifest["status"] == "complete":
+        problems.append(f"side tables {pending} are not merged yet; rerun curate to finish")
+    problems += [
+        f"{rel}: on disk but not committed (left by a killed run); rerun the same command to resume, or delete it"
+        for rel in leftover_files(ds)
+    ]
+    problems += _check_counts(manifest["counts"], rows, reasons)
     return problems
 
 
@@ -82,6 +85,7 @@ def validate_dataset(path: str | Path) -> list[str]:
 
 def _check_versions(versions: dict[str, int]) -> list[str]:
     ours = {"triplet": TRIPLET_VERSION, "rejects": REJECTS_VERSION, "manifest": MANIFEST_VERSION}
+    ours.update({f"features_{n}": v for n, v in FEATURE_TABLES.items() if f"features_{n}" in versions})
     return [
         f"written with {name} schema v{versions[name]}; this humo-data reads v{v} (upgrade humo-data)"
         for name, v in ours.items()
@@ -91,7 +95,7 @@ def _check_versions(versions: dict[str, int]) -> list[str]:
 
 def _check_counts(counts: dict[str, Any], rows: dict[str, int], reasons: Counter[str]) -> list[str]:
     problems = []
-    for kind in TABLES:
+    for kind in ("triplets", "rejects"):
         if counts[kind] != rows[kind]:
             problems.append(
                 f"counts.{kind} is {counts[kind]} but the listed {kind} shards hold {rows[kind]} rows"
@@ -122,7 +126,7 @@ def _check_counts(counts: dict[str, Any], rows: dict[str, int], reasons: Counter
 
 
 def _check_shard(
-    root: Path,
+    ds: Dataset,
     kind: str,
     entry: dict[str, Any],
     schema: pa.Schema,
@@ -133,21 +137,20 @@ def _check_shard(
     """Problems of one listed shard and the rows it actually holds (0 when unreadable)."""
     rel = entry["path"]
     if not rel.startswith(f"{kind}/"):
-        return [f"{rel}: listed under shards.{kind} but not in {kind}/"], 0
-    file = root / rel
-    if not file.is_file():
-        return [f"{rel}: listed in the manifest but missing on disk"], 0
+        return [f"{rel}: listed under tables.{kind} but not in {kind}/"], 0
+    if not ds.store.exists(rel):
+        return [f"{rel}: listed in the manifest but missing"], 0
     problems = []
-    size = file.stat().st_size
+    size = ds.store.size(rel)
     if size != entry["bytes"]:
-        problems.append(f"{rel}: {size} bytes on disk, manifest says {entry['bytes']}")
-    digest = sha256_file(file)
+        problems.append(f"{rel}: {size} bytes stored, manifest says {entry['bytes']}")
+    digest = ds.store.sha256(rel, HASH_CHUNK)
     if digest != entry["sha256"]:
         problems.append(
             f"{rel}: sha256 {digest[:12]}... does not match the manifest's {entry['sha256'][:12]}..."
         )
     try:
-        pf = pq.ParquetFile(file)
+        pf = pq.ParquetFile(ds.store.open_read(rel))
     except (pa.ArrowException, OSError) as err:
         return [*problems, f"{rel}: not a readable Parquet file: {err}"], 0
     n = pf.metadata.num_rows
@@ -244,18 +247,6 @@ def _leaf_index(pf: pq.ParquetFile, arrow_index: int) -> int:
         if pf.metadata.schema.column(i).path == name:
             return i
     raise KeyError(name)
-
-
-def _orphans(root: Path, kind: str, listed: set[str]) -> list[str]:
-    folder = root / kind
-    if not folder.is_dir():
-        return []
-    return [
-        f"{kind}/{p.name}: on disk but not in the manifest (left by a killed run); "
-        "rerun the same command to resume, or delete it"
-        for p in sorted(folder.glob("part-*.parquet"))
-        if f"{kind}/{p.name}" not in listed
-    ]
 
 
 # --- a small JSON-Schema walker -----------------------------------------------------------------

@@ -1,34 +1,42 @@
-"""The curation job: sources -> probe -> shots + clips -> (faces, identity, audio, sync, quality,
-captions as they land) -> Parquet shards, rejects, manifest, ledger, report.
+"""The curation job, in phases under one manifest, each resumable:
+
+1. **stream**   sources -> probe -> cut -> quality -> faces -> audio -> sync -> worker-side shards
+2. **identity** grouped by source (and across sources): references for every clip
+3. **captions** survivors only (committed rows), so a VLM never sees a rejected clip
+4. **finish**   side tables merged into the shards, stage1/stage2 flags, counts, report
 
 Local (starts a Ray cluster on this machine) or on a cluster, same code:
 
     humo-data curate --input videos/ --output out/ --config default
-    ray job submit --working-dir . -- humo-data curate --input s3://b/videos --output s3://b/out --config gpu
+    ray job submit --working-dir . -- python pipelines/curate.py --input s3://b/videos --output s3://b/out --config gpu
 
-Cheap CPU filters run first so model stages only see survivors. Each source is decoded once by
-the cut stage; everything after it receives encoded clips (MBs, never raw frames). The driver
-streams the results into the DatasetWriter, which commits shards atomically as they fill.
+One run at a time per output (a lease); rerun the same command after a crash, a ``kill -9`` or a
+lost node: finished sources are skipped, committed rows are never written twice, and every phase
+continues where it stopped.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from humo_data.clips.cutter import ClipCutStage, CutConfig
-from humo_data.config import ClipsConfig, CurateConfig
-from humo_data.io.dataset_writer import DatasetWriter
-from humo_data.io.manifest import Manifest
+from humo_data.config import CurateConfig
+from humo_data.io.committer import Committer
+from humo_data.io.dataset import Dataset, leftover_files
+from humo_data.io.lease import Lease
+from humo_data.io.manifest import DatasetState, utc_now
 from humo_data.io.sources import SourceRef, list_sources
-from humo_data.media.probe import ProbeStage
-from humo_data.stage import Stage
+from humo_data.io.store import Store
+from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
+
+
+class ResumeConflict(RuntimeError):
+    """The output holds a dataset cut with different settings; the message says what to do."""
 
 
 @dataclass
@@ -37,11 +45,12 @@ class CurateSummary:
     sources_skipped: int
     sources_processed: int
     wall_seconds: float
-    manifest: Manifest
-    output: Path
+    manifest: dict[str, Any]
+    output: str
     ok: bool = True
     new_clips: int = 0
     new_video_seconds: float = 0.0
+    retryable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -49,123 +58,143 @@ class CurateSummary:
         return self.new_video_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def codec_threads(cfg: CurateConfig, sources: int, cpus: int) -> ClipsConfig:
-    """Resolve ``0`` (auto) codec threads: many sources -> one thread each (the most work per CPU),
-    few long sources -> their share of the node, so a lone 2-hour file still uses every core."""
-    in_flight = max(1, min(sources, cfg.ray.max_sources_in_flight, cpus))
-    auto = max(1, cpus // in_flight)
-    decode = cfg.clips.decode_threads or auto
-    return cfg.clips.model_copy(
-        update={"decode_threads": decode, "encode_threads": cfg.clips.encode_threads or decode}
-    )
+def open_for_run(
+    store: Store, cfg: CurateConfig, run_id: str, input_desc: str
+) -> tuple[DatasetState, list[str]]:
+    """Load (or create) the dataset state for a run; refuse a different cut; note changed stages."""
+    state = DatasetState(store, run_id=run_id)
+    notes: list[str] = []
+    config = cfg.model_dump(mode="json")
+    if not state.exists:
+        state.create(config, cfg.config_hash())
+    else:
+        previous = state.manifest.get("config", {})
+        cut_before = state.manifest.get("stages", {}).get("clips", {}).get("hash")
+        if cut_before is not None and cut_before != cfg.cut_hash():
+            changed = [s for s in CurateConfig.CUT_SECTIONS if previous.get(s) != config.get(s)]
+            raise ResumeConflict(
+                f"{store.uri} was cut with other {'/'.join(changed) or 'cut'} settings (clip boundaries "
+                "would differ). Rerun with the same probe/shots/clips/frames values to resume or add "
+                "sources, or choose a new --output."
+            )
+        if state.manifest.get("config_hash") != cfg.config_hash():
+            notes.append("config changed since the last run: changed stages rerun over committed rows")
+        state.manifest["config"] = config
+        state.manifest["config_hash"] = cfg.config_hash()
+    state.manifest["status"] = "running"
+    state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
+                                        "input": input_desc, "resumed": bool(state.finished)}}])  # fmt: skip
+    return state, notes
 
 
-def build_stages(cfg: CurateConfig, clips: ClipsConfig | None = None) -> list[tuple[Stage, bool]]:
-    """The stage list, in order, each with whether it runs as an actor pool (model stages)."""
-    return [
-        (ProbeStage(cfg.probe), False),
-        (ClipCutStage(CutConfig(shots=cfg.shots, clips=clips or cfg.clips)), False),
-    ]
-
-
-def backends_used(cfg: CurateConfig) -> dict[str, str]:
-    return {"probe": "pyav", "shots": cfg.shots.backend, "decode": "pyav", "encode": "pyav-libx264+aac"}
-
-
-def run_curate(
-    input: str, output: str | Path, cfg: CurateConfig, show_progress: bool = True
-) -> CurateSummary:
-    import ray
-
-    from humo_data.ray_compute import init_ray, map_stage
+def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool = True) -> CurateSummary:
+    from humo_data.ray_compute import init_ray
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    refs = list_sources(input, cfg.sources)
-    progress = Progress(
-        TextColumn("[bold]curating"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
-        TextColumn("{task.fields[clips]} clips"), TimeElapsedColumn(), console=console,
-        disable=not show_progress,
-    )  # fmt: skip
-    writer = DatasetWriter(output, cfg, backends_used(cfg), input)
-    todo: list[SourceRef] = [r for r in refs if not writer.finished(r.uri)]
-    triplets_before = writer.manifest.counts.triplets
-    seconds_before = writer.manifest.counts.video_seconds
-    task = progress.add_task("curate", total=len(todo), clips=0)
-    writer.on_source_processed = lambda uri: progress.update(
-        task,
-        advance=1,
-        clips=writer.manifest.counts.triplets + writer.triplets.pending_rows - triplets_before,
-    )
-    ok = True
-    with progress:
-        if todo:
-            init_ray(cfg.ray)
-            ctx = ray.data.DataContext.get_current()
-            ctx.enable_progress_bars = False
-            ctx.print_on_execution_start = False
-            # Ray warns when fewer sources than the concurrency cap exist; expected for small inputs.
-            warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks")
-            # Largest sources first: long files start early instead of running alone at the end.
-            ordered = sorted(todo, key=lambda r: -r.size)
-            ds = ray.data.from_items(
-                [{"source_uri": r.uri, "_source_size": r.size, "_kind": "source"} for r in ordered],
-                override_num_blocks=min(len(todo), 4096),
-            )
-            node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
-            clips_cfg = codec_threads(cfg, len(todo), node_cpus)
-            for stage, actor in build_stages(cfg, clips_cfg):
-                ds = map_stage(ds, stage, actor=actor, concurrency=cfg.ray.max_sources_in_flight)
-            try:
-                for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1):
-                    for row in batch.to_pylist():
-                        writer.add(row)
-            except Exception:
-                ok = False
-                writer.close(complete=False)
-                raise
-    manifest = writer.close(complete=ok)
+    store = Store.open(str(output))
+    run_id = new_run_id()
+    with Lease(store, run_id, cfg.writer.lease_seconds):
+        state, notes = open_for_run(store, cfg, run_id, str(input))
+        removed = leftover_files(Dataset(store, state))
+        store.delete_many(removed)
+        if removed:
+            notes.append(f"removed {len(removed)} uncommitted file(s) of an earlier run")
+        refs = list_sources(input, cfg.sources)
+        todo: list[SourceRef] = [r for r in refs if r.uri not in state.finished]
+        counts = state.manifest["counts"]
+        clips_before, seconds_before = counts.get("triplets", 0), counts.get("video_seconds", 0.0)
+        state.record([{"t": "stage", "name": n, "info": i} for n, i in stream_stage_infos(cfg).items()])
+        progress = Progress(
+            TextColumn("[bold]curating"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
+            TextColumn("{task.fields[clips]} clips"), TimeElapsedColumn(), console=console,
+            disable=not show_progress,
+        )  # fmt: skip
+        task = progress.add_task("curate", total=len(todo), clips=0)
+        committer = Committer(
+            state, row_group_rows=cfg.writer.row_group_rows, compression=cfg.writer.compression,
+            compact_every_seconds=cfg.writer.compact_every_seconds,
+            on_source_processed=lambda uri: progress.update(task, advance=1),
+        )  # fmt: skip
+        retryable: list[str] = []
+        unfinished: list[str] = []
+        with progress:
+            if todo:
+                init_ray(cfg.ray)
+                owners = {e["source_id"]: u for u, e in state.finished.items() if e.get("source_id")}
+                owners.update({s.source_id: u for u, s in committer.sources.items() if s.source_id})
+                result = run_stream(
+                    todo, cfg, store, committer, run_id, owners,
+                    on_batch=lambda: progress.update(task, clips=committer.clips_committed),
+                )  # fmt: skip
+                retryable, unfinished = result.retryable, result.unfinished
+                if result.duplicates_dropped:
+                    notes.append(f"{result.duplicates_dropped} duplicate row(s) from retried work dropped")
+        complete = not retryable and not unfinished
+        state.record([{"t": "phase", "name": "stream", "status": "complete" if complete else "incomplete",
+                       "at": utc_now()}])  # fmt: skip
+        if complete:
+            from humo_data.jobs.finish import run_finish
+
+            run_finish(Dataset(store, state), cfg, console=console, show_progress=show_progress)
+        state.manifest["status"] = "complete" if complete else "running"
+        state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
+        state.compact()
     if cfg.writer.report:
-        _write_report(Path(output), console)
+        _write_report(str(output), console)
+    m = state.manifest
     summary = CurateSummary(
         sources_listed=len(refs),
         sources_skipped=len(refs) - len(todo),
         sources_processed=len(todo),
         wall_seconds=time.perf_counter() - started,
-        manifest=manifest,
-        output=Path(output),
-        ok=ok and manifest.status == "complete",
-        new_clips=manifest.counts.triplets - triplets_before,
-        new_video_seconds=manifest.counts.video_seconds - seconds_before,
+        manifest=m,
+        output=str(output),
+        ok=complete,
+        new_clips=m["counts"].get("triplets", 0) - clips_before,
+        new_video_seconds=m["counts"].get("video_seconds", 0.0) - seconds_before,
+        retryable=retryable,
+        notes=notes,
     )
     print_summary(summary, console)
     return summary
 
 
-def _write_report(out: Path, console: Console) -> None:
+def _write_report(output: str, console: Console) -> None:
     try:
         from humo_data.report.html import write_report
-    except ImportError:
-        return
-    try:
-        path = write_report(out)
+
+        path = write_report(output)
         console.print(f"report: {path}")
     except Exception as err:  # noqa: BLE001 - a report failure must not fail a finished dataset
         console.print(f"[yellow]report not written: {err}[/yellow]")
 
 
 def print_summary(s: CurateSummary, console: Console) -> None:
-    c = s.manifest.counts
+    c = s.manifest["counts"]
     table = Table(title=f"humo-data curate -> {s.output}", show_header=False)
     table.add_row("sources listed", str(s.sources_listed))
     table.add_row("skipped (done in an earlier run)", str(s.sources_skipped))
     table.add_row("processed now", str(s.sources_processed))
-    table.add_row("clips written now / total", f"{s.new_clips} / {c.triplets}")
-    table.add_row("video seconds now / total", f"{s.new_video_seconds:.1f} / {c.video_seconds:.1f}")
+    table.add_row("clips written now / total", f"{s.new_clips} / {c.get('triplets', 0)}")
+    table.add_row(
+        "video seconds now / total", f"{s.new_video_seconds:.1f} / {c.get('video_seconds', 0.0):.1f}"
+    )
     table.add_row("wall seconds", f"{s.wall_seconds:.1f}")
     table.add_row("video-seconds per second", f"{s.video_seconds_per_second:.2f}")
-    table.add_row("rejects (total)", str(c.rejects))
-    for reason, n in sorted(c.rejects_by_reason.items(), key=lambda kv: -kv[1]):
+    subsets = c.get("subsets", {})
+    if subsets:
+        table.add_row("stage 1 / stage 2 rows", f"{subsets.get('stage1', 0)} / {subsets.get('stage2', 0)}")
+    table.add_row("rejects (total)", str(c.get("rejects", 0)))
+    for reason, n in sorted(c.get("rejects_by_reason", {}).items(), key=lambda kv: -kv[1]):
         table.add_row(f"  {reason}", str(n))
-    table.add_row("status", s.manifest.status)
+    if c.get("dropped_tails"):
+        table.add_row(
+            "short tails dropped", f"{c['dropped_tails']} ({c.get('dropped_tail_seconds', 0.0):.1f} s)"
+        )
+    if s.retryable:
+        table.add_row("[yellow]retryable (rerun to retry)[/yellow]", str(len(s.retryable)))
+    for note in s.notes:
+        table.add_row("note", note)
+    table.add_row("status", s.manifest["status"])
     console.print(table)

@@ -30,6 +30,7 @@ class OutputFrame:
     time: float
     frame: av.VideoFrame  # yuv420p, handed to the encoder as is (no numpy round trip)
     small_bgr: np.ndarray | None  # downscaled BGR for shot detection
+    source: av.VideoFrame | None = None  # the decoded frame before scaling (for sampled stills)
 
     @property
     def yuv(self) -> np.ndarray:
@@ -200,7 +201,19 @@ class SourceReader:
             rotated = _rotate_yuv420p(out.to_ndarray(), cw, ch, self.rotation)
             out = av.VideoFrame.from_ndarray(rotated, format="yuv420p")
         small = _small_bgr(_planes(out), self.detect_width) if self.detect_width else None
-        return OutputFrame(index=index, time=index / self.fps, frame=out, small_bgr=small)
+        return OutputFrame(index=index, time=index / self.fps, frame=out, small_bgr=small, source=frame)
+
+    def still(self, frame: OutputFrame, short_side: int) -> np.ndarray:
+        """RGB of ``frame`` at source resolution (short side capped), upright: a sampled still."""
+        from humo_data.media.frames import capped_size
+
+        src = frame.source
+        if src is None:
+            return frame.frame.to_ndarray(format="rgb24")
+        w, h = capped_size(src.width, src.height, short_side)
+        rgb = src.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+        k = (self.rotation // 90) % 4
+        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         streams = [s for s in (self.vstream, self.astream) if s is not None]
@@ -265,7 +278,9 @@ class SourceReader:
     ) -> OutputFrame:
         if cached is not None and cached[0] is frame:
             src = cached[1]
-            self._last = OutputFrame(index=k, time=k / self.fps, frame=src.frame, small_bgr=src.small_bgr)
+            self._last = OutputFrame(
+                index=k, time=k / self.fps, frame=src.frame, small_bgr=src.small_bgr, source=src.source
+            )
         else:
             self._last = self._convert(frame, k)
         return self._last

@@ -25,8 +25,10 @@ import av
 import numpy as np
 
 from humo_data.config import ProbeConfig
+from humo_data.ids import reject_id_for
+from humo_data.io.retry import call_with_retries, describe, is_retryable
 from humo_data.io.sources import MISSING_SIZE, fingerprint, open_media, source_size
-from humo_data.stage import Row, Stage
+from humo_data.stage import FanOutStage, Row
 
 MIN_DURATION_S = 0.5
 VFR_PACKETS = 300
@@ -77,6 +79,8 @@ def probe_media(uri: str, cfg: ProbeConfig) -> ProbeResult:
     except _Reject as r:
         result.reject_reason, result.reject_detail = r.reason, r.detail
     except Exception as err:  # noqa: BLE001 - a damaged file must become a reject row, never a crash
+        if is_retryable(err):
+            raise  # the store failed, not the file: retried by the stage, never a reject
         result.reject_reason = "unreadable"
         result.reject_detail = f"{type(err).__name__}: {err}"[:MAX_DETAIL_CHARS]
     return result
@@ -85,7 +89,11 @@ def probe_media(uri: str, cfg: ProbeConfig) -> ProbeResult:
 def _probe_into(result: ProbeResult, uri: str, cfg: ProbeConfig) -> None:
     try:
         size = source_size(uri)
-    except (FileNotFoundError, OSError) as err:
+    except FileNotFoundError as err:
+        raise _Reject("missing", f"cannot stat source: {err}") from None
+    except OSError as err:
+        if is_retryable(err):
+            raise
         raise _Reject("missing", f"cannot stat source: {err}") from None
     if size == 0:
         raise _Reject("empty_file", "file is 0 bytes")
@@ -222,25 +230,49 @@ def _first_frame_rotation(container: Any, stream: Any) -> int:
 # --- stage --------------------------------------------------------------------------------------
 
 
-class ProbeStage(Stage[ProbeConfig]):
-    """Fill the source_* columns of each source row, or reject it with the probe's reason."""
+class ProbeStage(FanOutStage[ProbeConfig]):
+    """Fill the source_* columns of each source row, or reject it with the probe's reason.
+
+    Transient I/O errors (timeouts, throttling, resets) are retried with backoff; if they persist
+    the row becomes ``_kind="retry"`` (listed in the manifest for the next run, never a reject).
+    """
 
     name = "probe"
+
+    def __init__(self, config: ProbeConfig, retries: int = 3, backoff: float = 1.0, claims=None):
+        super().__init__(config)
+        self.retries, self.backoff = retries, backoff
+        self.claims = claims  # io.claims.SourceClaims actor: byte-identical copies are cut once
 
     def process(self, rows: list[Row]) -> list[Row]:
         return [self._probe_row(row) for row in rows]
 
+    def _reject(self, row: Row, reason: str, detail: str | None, stage: str | None = None) -> Row:
+        row.update(_reject_stage=stage or self.name, _reject_reason=reason, _reject_detail=detail)
+        row["_unit"] = reject_id_for(row)
+        return row
+
     def _probe_row(self, row: Row) -> Row:
         uri = row["source_uri"]
         if row.get("_source_size") == MISSING_SIZE:
-            return self.reject(row, "missing", "listed source does not exist")
+            return self._reject(row, "missing", "listed source does not exist")
         if row.get("_source_size") == 0:
-            return self.reject(row, "empty_file", "file is 0 bytes")
+            return self._reject(row, "empty_file", "file is 0 bytes")
         try:
-            row["source_id"] = fingerprint(uri)
-        except (OSError, ValueError):
-            row["source_id"] = None  # unreadable: the probe below says why
-        res = probe_media(uri, self.config)
+            res = call_with_retries(lambda: probe_media(uri, self.config), retries=self.retries,
+                                    backoff=self.backoff)  # fmt: skip
+            source_id = (
+                call_with_retries(lambda: fingerprint(uri), retries=self.retries, backoff=self.backoff)
+                if res.ok
+                else _fingerprint_or_none(uri)
+            )
+        except Exception as err:  # noqa: BLE001 - only retryable errors get here (probe_media catches the rest)
+            if not is_retryable(err):
+                return self._reject(row, "unreadable", describe(err))
+            row.update(_kind="retry", _reject_stage=self.name, _reject_reason="retryable_io",
+                       _reject_detail=describe(err))  # fmt: skip
+            return row
+        row["source_id"] = source_id
         row.update(
             source_duration=res.duration,
             source_fps=res.fps,
@@ -251,5 +283,26 @@ class ProbeStage(Stage[ProbeConfig]):
             has_audio=res.has_audio,
         )
         if res.reject_reason:
-            return self.reject(row, res.reject_reason, res.reject_detail)
+            return self._reject(row, res.reject_reason, res.reject_detail)
+        if not source_id:
+            return self._reject(row, "unreadable", "no content fingerprint: clip ids need one")
+        if self.claims is not None:
+            import ray
+
+            owner = ray.get(self.claims.claim.remote(source_id, uri))
+            if owner != uri:
+                return self._reject(
+                    row,
+                    "duplicate_content",
+                    f"same bytes as {owner}; its clips are kept once",
+                    stage="sources",
+                )
         return row
+
+
+def _fingerprint_or_none(uri: str) -> str | None:
+    """A rejected file's fingerprint when it can be read (a reject row names its source)."""
+    try:
+        return fingerprint(uri)
+    except Exception:  # noqa: BLE001 - best effort for the reject row only
+        return None

@@ -14,7 +14,6 @@ import base64
 import html
 import io
 import math
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from humo_data.io.sources import open_media
+from humo_data.io.store import Store
 from humo_data.report.inspect import iter_rows, load_manifest, read_columns, shard_paths
 
 MAX_THUMBS = 24
@@ -33,7 +33,7 @@ JPEG_QUALITY = 80
 
 def write_report(out_dir: str | Path, max_thumbs: int = MAX_THUMBS) -> Path:
     """Write ``out_dir/report/index.html`` (atomically) and return its path."""
-    root = Path(out_dir)
+    root = str(out_dir)
     manifest = load_manifest(root)
     triplet_paths = shard_paths(root, manifest, "triplets")
     reject_paths = shard_paths(root, manifest, "rejects")
@@ -65,25 +65,23 @@ def write_report(out_dir: str | Path, max_thumbs: int = MAX_THUMBS) -> Path:
             _thumb_grid(thumbs, len(clips)),
         ]
     )
-    page = _PAGE.format(title=html.escape(f"humo-data report: {root.resolve().name}"), body=body)
-    out = root / "report" / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    name = root.rstrip("/").rsplit("/", 1)[-1]
+    page = _PAGE.format(title=html.escape(f"humo-data report: {name}"), body=body)
+    store = Store.open(root, create=False)
+    store.write_bytes("report/index.html", page.encode("utf-8"))
+    return Path(store.path("report/index.html")) if store.local else store.url("report/index.html")
 
 
 # --- sections -----------------------------------------------------------------------------------
 
 
-def _header(root: Path, manifest: dict[str, Any]) -> str:
+def _header(root: str, manifest: dict[str, Any]) -> str:
     counts = manifest.get("counts", {})
     seconds = float(counts.get("video_seconds", 0.0))
     status = manifest.get("status", "?")
     warn = "" if status == "complete" else ' <span class="warn">(run not finished: rerun to resume)</span>'
     facts = [
-        ("dataset", str(root.resolve())),
+        ("dataset", root),
         ("status", f"{status}"),
         ("clips", f"{counts.get('triplets', 0)} ({seconds / 3600:.3f} h, {seconds:.1f} s of video)"),
         ("rejects", str(counts.get("rejects", 0))),
@@ -168,7 +166,7 @@ def _thumb_grid(thumbs: list[dict[str, Any]], total: int) -> str:
 # --- thumbnails ---------------------------------------------------------------------------------
 
 
-def _thumbnails(paths: list[Path], cap: int) -> list[dict[str, Any]]:
+def _thumbnails(paths: list, cap: int) -> list[dict[str, Any]]:
     thumbs: list[dict[str, Any]] = []
     if cap <= 0:
         return thumbs

@@ -9,8 +9,8 @@ the HTML report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,21 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from humo_data.schema import rejects_schema, triplet_schema
+from humo_data.io.dataset import Dataset, DatasetNotFound, open_dataset
+from humo_data.io.store import Store
+from humo_data.schema import file_column_for, rejects_schema, triplet_schema, upgrade_triplet_table
 
-MANIFEST_NAME = "_manifest.json"
+__all__ = [
+    "DatasetNotFound",
+    "ShardFile",
+    "head_rows",
+    "iter_rows",
+    "load_manifest",
+    "print_inspection",
+    "read_columns",
+    "shard_paths",
+]
+
 MEDIA_COLUMNS = frozenset(f.name for f in triplet_schema() if pa.types.is_binary(f.type)) | {
     "reference_images",
     "references",
@@ -35,53 +47,71 @@ ANNOTATION_COLUMNS = (
 )  # fmt: skip
 
 
-class DatasetNotFound(FileNotFoundError):
-    """The path holds no ``_manifest.json``; the message says what was expected."""
+# --- reading (shared with report/html.py and the report sections) -------------------------------
 
 
-# --- reading (shared with report/html.py) -------------------------------------------------------
+@dataclass(frozen=True)
+class ShardFile:
+    """A committed shard on any store."""
+
+    store: Store
+    rel: str
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+    def parquet(self) -> pq.ParquetFile:
+        return pq.ParquetFile(self.store.open_read(self.rel))
+
+
+def load_dataset(root: str | Path) -> Dataset:
+    return open_dataset(str(root))
 
 
 def load_manifest(root: str | Path) -> dict[str, Any]:
-    path = Path(root) / MANIFEST_NAME
-    if not path.is_file():
-        raise DatasetNotFound(
-            f"{root}: no {MANIFEST_NAME}; expected the output directory of `humo-data curate` "
-            "(or its first shard has not committed yet)"
-        )
-    return json.loads(path.read_text())
+    """The dataset's manifest with its commit log replayed (what readers should trust)."""
+    return load_dataset(root).manifest
 
 
-def shard_paths(root: str | Path, manifest: dict[str, Any], kind: str) -> list[Path]:
-    """Committed shards of ``kind`` (triplets/rejects) present on disk; only listed shards count."""
-    paths = (Path(root) / s["path"] for s in manifest.get("shards", {}).get(kind, []))
-    return [p for p in paths if p.is_file()]
+def shard_paths(root: str | Path, manifest: dict[str, Any], kind: str) -> list[ShardFile]:
+    """Committed shards of ``kind`` (triplets, rejects, features/faces, ...)."""
+    store = Store.open(str(root), create=False)
+    return [
+        ShardFile(store, s["path"])
+        for s in manifest.get("tables", {}).get(kind, [])
+        if store.exists(s["path"])
+    ]
 
 
-def read_columns(paths: list[Path], columns: list[str], kind: str) -> pa.Table:
-    """Metadata ``columns`` of all shards as one table."""
+def read_columns(paths: list[ShardFile], columns: list[str], kind: str) -> pa.Table:
+    """Metadata ``columns`` of all shards as one table (current names; v1 shards too)."""
     schema = triplet_schema() if kind == "triplets" else rejects_schema()
     wanted = [c for c in columns if c in schema.names]
-    tables = [pq.read_table(p, columns=wanted) for p in paths]
+    tables = []
+    for p in paths:
+        pf = p.parquet()
+        present = [f for c in wanted if (f := file_column_for(c, pf.schema_arrow)) is not None]
+        tables.append(upgrade_triplet_table(pf.read(columns=present)))
     if not tables:
         return pa.Table.from_pylist([], schema=pa.schema([schema.field(c) for c in wanted]))
-    return pa.concat_tables(tables)
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
-def iter_rows(paths: list[Path], columns: list[str], batch_size: int = 8) -> Iterator[dict[str, Any]]:
+def iter_rows(paths: list[ShardFile], columns: list[str], batch_size: int = 8) -> Iterator[dict[str, Any]]:
     """Rows of ``columns``, shard by shard, a few at a time (bounded memory for media columns)."""
     for path in paths:
-        pf = pq.ParquetFile(path)
+        pf = path.parquet()
         names = [c for c in columns if c in pf.schema_arrow.names]
         for batch in pf.iter_batches(columns=names, batch_size=batch_size):
             yield from batch.to_pylist()
 
 
-def head_rows(paths: list[Path], n: int) -> list[dict[str, Any]]:
+def head_rows(paths: list[ShardFile], n: int) -> list[dict[str, Any]]:
     """First ``n`` triplet rows without media; ``video_bytes`` holds each clip's MP4 size."""
     rows: list[dict[str, Any]] = []
     for path in paths:
-        pf = pq.ParquetFile(path)
+        pf = path.parquet()
         light = [c for c in pf.schema_arrow.names if c not in MEDIA_COLUMNS]
         for batch in pf.iter_batches(columns=[*light, "video"], batch_size=max(n, 1)):
             sizes = pc.binary_length(batch.column("video")).to_pylist()
@@ -98,7 +128,7 @@ def head_rows(paths: list[Path], n: int) -> list[dict[str, Any]]:
 def print_inspection(path: str | Path, rows: int = 5, console: Console | None = None) -> None:
     """Print the summary table, rejects by reason and ``rows`` sample clips and rejects."""
     console = console or Console()
-    root = Path(path)
+    root = str(path)
     manifest = load_manifest(root)
     triplet_paths = shard_paths(root, manifest, "triplets")
     reject_paths = shard_paths(root, manifest, "rejects")
@@ -114,6 +144,9 @@ def print_inspection(path: str | Path, rows: int = 5, console: Console | None = 
         rejects = read_columns(reject_paths, ["source_uri", "stage", "reason", "detail"], "rejects")
         if rejects.num_rows:
             console.print(_rejects_table(rejects.slice(0, rows).to_pylist()))
+    retryable = manifest.get("retryable", {})
+    if retryable:
+        console.print(_retryable_table(retryable, rows))
     if manifest.get("status") != "complete":
         console.print(
             f"[yellow]status {manifest.get('status')!r}: the run has not finished; rerun the same "
@@ -121,12 +154,24 @@ def print_inspection(path: str | Path, rows: int = 5, console: Console | None = 
         )
 
 
-def _summary(root: Path, manifest: dict[str, Any], triplet_paths: list[Path]) -> Table:
+def _retryable_table(retryable: dict[str, Any], rows: int) -> Table:
+    table = Table(
+        title=f"{len(retryable)} source(s) hit retryable I/O errors (not rejected: the next run retries them)",
+        title_justify="left",
+    )
+    for col in ("source", "stage", "attempts", "error"):
+        table.add_column(col, overflow="fold")
+    for uri, r in list(retryable.items())[: max(rows, 1) * 4]:
+        table.add_row(uri, str(r.get("stage")), str(r.get("attempts")), _short(r.get("detail") or "", 90))
+    return table
+
+
+def _summary(root: str, manifest: dict[str, Any], triplet_paths: list[ShardFile]) -> Table:
     counts = manifest["counts"]
     sources_with_clips = len(
         set(read_columns(triplet_paths, ["source_id"], "triplets")["source_id"].to_pylist())
     )
-    shards = manifest["shards"]
+    shards = manifest["tables"]
     shard_bytes = sum(s["bytes"] for kind in shards.values() for s in kind)
     table = Table(title=f"humo-data dataset {root}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -140,10 +185,24 @@ def _summary(root: Path, manifest: dict[str, Any], triplet_paths: list[Path]) ->
     seconds = float(counts.get("video_seconds", 0.0))
     table.add_row("video", f"{seconds / 3600:.3f} h ({seconds:.1f} s)")
     table.add_row("rejects", str(counts.get("rejects", 0)))
+    subsets = counts.get("subsets") or {}
+    if subsets:
+        table.add_row("stage 1 / stage 2", f"{subsets.get('stage1', 0)} / {subsets.get('stage2', 0)}")
+        for key in ("stage1_reason", "stage2_reason", "reference_kind"):
+            if subsets.get(key):
+                table.add_row(f"  {key}", ", ".join(f"{k}={v}" for k, v in sorted(subsets[key].items())))
+    if counts.get("dropped_tails"):
+        table.add_row(
+            "short tails dropped",
+            f"{counts['dropped_tails']} ({counts.get('dropped_tail_seconds', 0):.1f} s)",
+        )
+    if manifest.get("retryable"):
+        table.add_row("retryable sources", str(len(manifest["retryable"])))
     table.add_row("backends", ", ".join(f"{k}={v}" for k, v in manifest.get("backends", {}).items()) or "-")
     table.add_row(
         "shards",
-        f"{len(shards.get('triplets', []))} triplets + {len(shards.get('rejects', []))} rejects, "
+        f"{len(shards.get('triplets', []))} triplets + {len(shards.get('rejects', []))} rejects + "
+        f"{sum(len(v) for k, v in shards.items() if k.startswith('features/'))} features, "
         f"{_human_bytes(shard_bytes)}",
     )
     table.add_row("config hash", str(manifest.get("config_hash", "-")))

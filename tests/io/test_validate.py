@@ -33,8 +33,8 @@ def _save(root: Path, manifest: dict) -> None:
 
 
 def test_good_dataset_passes(dataset: Path):
-    assert validate_dataset(dataset) == []
-    assert len(_manifest(dataset)["shards"]["triplets"]) == 3
+    assert validate_dataset(str(dataset)) == []
+    assert len(_manifest(dataset)["tables"]["triplets"]) == 3
 
 
 def test_flipped_byte_names_the_shard(dataset: Path):
@@ -42,7 +42,7 @@ def test_flipped_byte_names_the_shard(dataset: Path):
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    problems = validate_dataset(dataset)
+    problems = validate_dataset(str(dataset))
     assert any("triplets/part-00001.parquet" in p and "sha256" in p for p in problems), problems
 
 
@@ -50,7 +50,7 @@ def test_removed_row_names_the_shard(dataset: Path):
     shard = dataset / "triplets" / "part-00000.parquet"
     table = pq.read_table(shard)
     pq.write_table(table.slice(0, 1), shard)
-    problems = validate_dataset(dataset)
+    problems = validate_dataset(str(dataset))
     assert any("triplets/part-00000.parquet" in p and "1 rows, manifest says 2" in p for p in problems), (
         problems
     )
@@ -59,7 +59,7 @@ def test_removed_row_names_the_shard(dataset: Path):
 
 def test_missing_shard(dataset: Path):
     (dataset / "rejects" / "part-00001.parquet").unlink()
-    problems = validate_dataset(dataset)
+    problems = validate_dataset(str(dataset))
     assert any("rejects/part-00001.parquet" in p and "missing" in p for p in problems), problems
 
 
@@ -74,11 +74,11 @@ def test_wrong_column_type(tmp_path: Path):
     )
     pq.write_table(bad, shard)
     manifest = _manifest(root)  # re-register the shard so only the type is wrong
-    from humo_data.io.validate import sha256_file
+    from humo_data.io.atomic import sha256_file
 
-    manifest["shards"]["triplets"][0].update(bytes=shard.stat().st_size, sha256=sha256_file(shard))
+    manifest["tables"]["triplets"][0].update(bytes=shard.stat().st_size, sha256=sha256_file(shard))
     _save(root, manifest)
-    assert validate_dataset(root) == [
+    assert validate_dataset(str(root)) == [
         "triplets/part-00000.parquet: column 'num_frames' has type double, the contract says int32"
     ]
 
@@ -86,7 +86,7 @@ def test_wrong_column_type(tmp_path: Path):
 def test_duplicate_clip_ids_across_shards(tmp_path: Path):
     root = tmp_path / "out"
     write_dataset(root, [triplet_row(0), triplet_row(1), triplet_row(0)], [], rows_per_shard=2)
-    problems = validate_dataset(root)
+    problems = validate_dataset(str(root))
     assert any("part-00001.parquet" in p and "clip_id" in p and "duplicate" in p for p in problems), problems
 
 
@@ -95,8 +95,8 @@ def test_orphan_shard_and_running_status(dataset: Path):
     manifest = _manifest(dataset)
     manifest["status"] = "running"
     _save(dataset, manifest)
-    problems = validate_dataset(dataset)
-    assert any("triplets/part-00009.parquet" in p and "not in the manifest" in p for p in problems), problems
+    problems = validate_dataset(str(dataset))
+    assert any("triplets/part-00009.parquet" in p and "not committed" in p for p in problems), problems
     assert any("run not finished" in p and "rerun the same command" in p for p in problems), problems
 
 
@@ -104,7 +104,7 @@ def test_counts_must_add_up(dataset: Path):
     manifest = _manifest(dataset)
     manifest["counts"]["rejects_by_reason"]["probe/unreadable"] = 2
     _save(dataset, manifest)
-    problems = validate_dataset(dataset)
+    problems = validate_dataset(str(dataset))
     assert any("rejects_by_reason sums to 4" in p for p in problems), problems
     assert any("disagrees with the rejects shards" in p for p in problems), problems
 
@@ -113,16 +113,16 @@ def test_manifest_structure_problems(dataset: Path):
     manifest = _manifest(dataset)
     del manifest["config_hash"]
     manifest["counts"]["triplets"] = "5"
-    manifest["shards"]["triplets"][0]["sha256"] = "XYZ"
+    manifest["tables"]["triplets"][0]["sha256"] = "XYZ"
     _save(dataset, manifest)
-    problems = validate_dataset(dataset)
+    problems = validate_dataset(str(dataset))
     assert "_manifest.json: <root>: missing required key 'config_hash'" in problems
     assert "_manifest.json: counts.triplets: expected integer, got str" in problems
-    assert any("shards.triplets[0].sha256" in p for p in problems), problems
+    assert any("tables.triplets[0].sha256" in p for p in problems), problems
     (dataset / "_manifest.json").write_text("{not json")
-    assert "not valid JSON" in validate_dataset(dataset)[0]
+    assert "not valid JSON" in validate_dataset(str(dataset))[0]
     (dataset / "_manifest.json").unlink()
-    assert "_manifest.json missing" in validate_dataset(dataset)[0]
+    assert "no _manifest.json" in validate_dataset(str(dataset))[0]
 
 
 def test_null_in_non_nullable_column(tmp_path: Path):
@@ -133,7 +133,7 @@ def test_null_in_non_nullable_column(tmp_path: Path):
     rows = pq.read_table(shard).to_pylist()
     rows[0]["source_uri"] = None
     pq.write_table(pa.Table.from_pylist(rows, schema=relaxed), shard)
-    problems = validate_dataset(root)
+    problems = validate_dataset(str(root))
     assert any("must be declared non-nullable" in p for p in problems), problems
 
 
@@ -145,22 +145,14 @@ def test_json_walker_on_the_manifest_schema():
     assert check_json(-1, {"type": "integer", "minimum": 0}) == ["<root>: -1 is below the minimum 0"]
 
 
-def test_schema_readme_documents_every_column_and_key():
+def test_schema_readme_is_rendered_from_the_schema_files():
+    """schemas/README.md documents every column and manifest key: it is generated from the files."""
     import humo_data.schema as hs
+    from humo_data.schema_docs import render
 
     readme = (Path(hs.__file__).resolve().parent.parent / "schemas" / "README.md").read_text()
-    from humo_data.schema import rejects_schema
-
-    for schema in (triplet_schema(), rejects_schema()):
-        for name in schema.names:
-            assert f"| `{name}` |" in readme, name
-
-    def keys(node: dict, prefix: str = "") -> list[str]:
-        out = []
-        for key, sub in node.get("properties", {}).items():
-            out.append(prefix + key)
-            out += keys(sub, f"{prefix}{key}.")
-        return out
-
-    for key in keys(manifest_json_schema()):
-        assert f"| `{key}` |" in readme, key
+    assert readme == render(), (
+        "schemas/README.md is stale: python -m humo_data.schema_docs > schemas/README.md"
+    )
+    for name in triplet_schema().names:
+        assert f"| `{name}` |" in readme, name

@@ -12,6 +12,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from humo_data.io.dataset import open_dataset
 from tests.pipeline.conftest import SAMPLE, link_inputs, needs_media
 
 pytestmark = [pytest.mark.slow, needs_media]
@@ -39,13 +40,19 @@ def _curate(inp, out) -> list[str]:
 
 
 def _clip_ids(out) -> list[str]:
-    return pq.read_table(out / "triplets", columns=["clip_id"]).column("clip_id").to_pylist()
+    """Clip ids of committed triplet shards (manifest + commit log, as readers of humo-data see them)."""
+    ds = open_dataset(str(out))
+    return [
+        c
+        for e in ds.shards("triplets")
+        for c in pq.read_table(out / e["path"], columns=["clip_id"])["clip_id"].to_pylist()
+    ]
 
 
 def _shards_committed(out) -> int:
     try:
-        return len(json.loads((out / "_manifest.json").read_text())["shards"]["triplets"])
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return len(open_dataset(str(out)).shards("triplets"))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, OSError):
         return 0
 
 
@@ -67,7 +74,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     assert proc.poll() is None, "the run finished before it could be killed; give it more work"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest = open_dataset(str(out)).manifest
     assert manifest["status"] == "running"
     partial = _clip_ids(out)
     assert 0 < len(partial) < len(expected)
@@ -77,6 +84,8 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     got = _clip_ids(out)
     assert len(got) == len(set(got)), "duplicate clips after resume"
     assert set(got) == set(expected)
+    on_disk = pq.read_table(out / "triplets", columns=["clip_id"]).column("clip_id").to_pylist()
+    assert sorted(on_disk) == sorted(got), "uncommitted shards left behind"
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == len(expected)
     assert manifest["runs"][-1]["resumed"] is True

@@ -8,7 +8,6 @@ so a worker holds at most one row group of media in memory.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import fsspec
@@ -49,9 +48,10 @@ def list_shards(source: str) -> list[str]:
         found = sorted(fs.glob(path))
     elif fs.isdir(path):
         manifest = f"{path.rstrip('/')}/_manifest.json"
-        if fs.exists(manifest):
-            with fs.open(manifest, "r") as f:
-                shards = json.load(f).get("shards", {}).get("triplets", [])
+        if fs.exists(manifest):  # a humo-data dataset: its committed shards only (log replayed)
+            from humo_data.io.dataset import open_dataset
+
+            shards = open_dataset(source).shards("triplets")
             found = [f"{path.rstrip('/')}/{s['path']}" for s in shards]
         elif fs.isdir(f"{path.rstrip('/')}/triplets"):
             found = sorted(fs.glob(f"{path.rstrip('/')}/triplets/*.parquet"))

@@ -1,0 +1,249 @@
+"""Driver side of the streaming pass: commit the small records workers send, track sources.
+
+Workers write shards (``io/shard_sink.py``); the driver receives, per shard, its info and one
+light line per row, and commits them to the log (``io/manifest.py``). Completion is tracked by
+ids: the cutter's ``done`` marker lists every unit (clip or reject id) a source produced, so a
+source is finished when each of them is in a committed shard, whatever order rows arrive in and
+whatever a stage in between did, and only then enters the ledger.
+
+Duplicates never reach readers: a row whose unit is already committed (a retried Ray task, a
+source redone after a crash) is dropped by rewriting that one shard without it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from humo_data.io.manifest import DatasetState, utc_now
+from humo_data.io.shard_sink import reason_counts, write_table
+
+
+@dataclass
+class _Source:
+    source_id: str | None = None
+    expected: list[str] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    got: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    parts: dict[str, int] = field(default_factory=dict)
+    rows: int = 0
+    announced: bool = False
+
+
+class Committer:
+    """Consumes record tables from ``ShardSink`` and commits them through ``DatasetState``."""
+
+    def __init__(
+        self,
+        state: DatasetState,
+        *,
+        row_group_rows: int = 16,
+        compression: str = "zstd",
+        flush_every_seconds: float = 0.5,
+        compact_every_seconds: float = 300.0,
+        on_source_processed: Callable[[str], None] | None = None,
+    ):
+        self.state = state
+        self.row_group_rows, self.compression = row_group_rows, compression
+        self.flush_every, self.compact_every = flush_every_seconds, compact_every_seconds
+        self.on_source_processed = on_source_processed or (lambda uri: None)
+        self.sources: dict[str, _Source] = defaultdict(_Source)
+        self.clips_committed = 0
+        self.seconds_committed = 0.0
+        self.duplicates_dropped = 0
+        self.retryable: list[str] = []
+        self._last_flush = time.monotonic()
+        self._load_open_sources()
+
+    # --- resume ---------------------------------------------------------------------------------
+    def _load_open_sources(self) -> None:
+        """Units already committed for sources a killed run left unfinished: read only the few
+        shards that hold them (``open_sources``), never every shard."""
+        open_sources = self.state.manifest.get("open_sources", {})
+        by_shard: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for uri, shards in open_sources.items():
+            if uri in self.state.finished:
+                continue
+            for table, key in shards:
+                by_shard[(table, key)].add(uri)
+        for (table, key), uris in by_shard.items():
+            entry = self.state.shard(table, key)
+            if entry is None:
+                continue
+            for uri, unit in _units_in_shard(self.state, table, entry["path"], uris):
+                src = self.sources[uri]
+                src.got[unit] += 1
+
+    # --- records --------------------------------------------------------------------------------
+    def add(self, records: pa.Table) -> None:
+        rows = records.to_pylist()
+        shards = [r for r in rows if r["t"] == "shard"]
+        row_lines = [r for r in rows if r["t"] == "row"]
+        by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in row_lines:
+            by_key[(r["table"], r["key"])].append(r)
+        out: list[dict[str, Any]] = []
+        kept_clips: dict[str, set[str]] = {}  # shard key -> clip ids kept after a duplicate rewrite
+        for s in shards:
+            info = json.loads(s["json"])
+            if s["table"].startswith("features/"):
+                if s["key"] in kept_clips:
+                    info = self._rewrite(s["table"], info, "clip_id", kept_clips[s["key"]])
+                if info is not None:
+                    out.append(self._feature_record(s, info))
+                continue
+            lines = by_key.get((s["table"], s["key"]), [])
+            fresh = [r for r in lines if not self._seen(r)]
+            if len(fresh) < len(lines):
+                self.duplicates_dropped += len(lines) - len(fresh)
+                keep = {r["unit"] for r in fresh}
+                if s["table"] == "triplets":
+                    kept_clips[s["key"]] = keep
+                info = self._rewrite(
+                    s["table"], info, "clip_id" if s["table"] == "triplets" else "unit", keep
+                )
+                if info is None:
+                    continue
+            for r in fresh:
+                src = self.sources[r["source_uri"]]
+                src.source_id = src.source_id or r["source_id"]
+                src.got[r["unit"]] += 1
+                src.parts[r["unit"]] = r["unit_parts"] or 1
+                src.rows += 1
+            out.append(self._shard_record(s["table"], s["key"], info, fresh))
+        for r in rows:
+            if r["t"] == "done":
+                payload = json.loads(r["json"])
+                src = self.sources[r["source_uri"]]
+                src.source_id = src.source_id or r["source_id"]
+                src.expected = list(payload["units"])
+                src.stats = payload.get("stats") or {}
+            elif r["t"] == "retry":
+                out.append({"t": "retry", "uri": r["source_uri"], "stage": r["stage"],
+                            "detail": json.loads(r["json"]).get("detail"), "at": utc_now()})  # fmt: skip
+                self.retryable.append(r["source_uri"])
+                self.sources.pop(r["source_uri"], None)
+                self.on_source_processed(r["source_uri"])
+        for r in rows:
+            if (
+                r["t"] == "row"
+                and r["table"] == "rejects"
+                and json.loads(r["json"] or "{}").get("whole_source")
+            ):
+                src = self.sources[r["source_uri"]]
+                if src.expected is None:  # rejected before cutting: this row is the whole source
+                    src.expected = [r["unit"]]
+        self.state.record(out)
+        out = self._finish_ready()
+        self.state.record(out)
+        now = time.monotonic()
+        if now - self._last_flush >= self.flush_every:
+            self.flush()
+        self.state.maybe_compact(self.compact_every)
+
+    def flush(self) -> None:
+        self.state.flush()
+        self._last_flush = time.monotonic()
+
+    def _seen(self, r: dict[str, Any]) -> bool:
+        src = self.sources.get(r["source_uri"])
+        if r["source_uri"] in self.state.finished:
+            return True
+        return src is not None and src.got.get(r["unit"], 0) >= (r["unit_parts"] or 1)
+
+    def _feature_record(self, s: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "t": "shard",
+            "table": s["table"],
+            "key": s["key"],
+            **{k: info[k] for k in ("path", "rows", "bytes", "sha256")},
+        }
+
+    def _shard_record(
+        self, table: str, key: str, info: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        if table == "triplets":
+            seconds = sum(r["seconds"] or 0.0 for r in rows)
+            counts = {"triplets": len(rows), "video_seconds": seconds}
+            self.clips_committed += len(rows)
+            self.seconds_committed += seconds
+        else:
+            counts = reason_counts(rows)
+        record = {"t": "shard", "table": table, "key": key,
+                  **{k: info[k] for k in ("path", "rows", "bytes", "sha256")},
+                  "sources": sorted({r["source_uri"] for r in rows}), "counts": counts}  # fmt: skip
+        if table == "triplets":
+            record["seconds"] = counts["video_seconds"]
+        return record
+
+    def _rewrite(
+        self, table: str, info: dict[str, Any], id_column: str, keep: set[str]
+    ) -> dict[str, Any] | None:
+        """Rare path (a retried task, a redone source): rewrite a shard keeping only ``keep`` ids;
+        delete it when nothing is left."""
+        store = self.state.store
+        if not keep:
+            store.delete(info["path"])
+            return None
+        data = pq.read_table(store.open_read(info["path"]))
+        ids = (
+            pc.coalesce(data.column("clip_id"), data.column("reject_id"))
+            if id_column == "unit"
+            else data.column(id_column)
+        )
+        kept = data.filter(pc.is_in(ids, value_set=pa.array(sorted(keep))))
+        return write_table(
+            store, info["path"], kept, row_group_rows=self.row_group_rows, compression=self.compression
+        )
+
+    # --- completion -----------------------------------------------------------------------------
+    def _finish_ready(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for uri in list(self.sources):
+            src = self.sources[uri]
+            if src.expected is None:
+                continue
+            if not src.announced:
+                src.announced = True
+                self.on_source_processed(uri)
+            if all(src.got.get(u, 0) >= src.parts.get(u, 1) for u in src.expected):
+                stats = src.stats or {}
+                delta = {
+                    k: stats[k]
+                    for k in ("dropped_tails", "dropped_tail_seconds", "blank_frames")
+                    if stats.get(k)
+                }
+                if delta:
+                    out.append({"t": "counts", "counts": delta})
+                out.append({"t": "source", "uri": uri, "source_id": src.source_id, "rows": src.rows,
+                            "finished_at": utc_now()})  # fmt: skip
+                del self.sources[uri]
+        return out
+
+    def unfinished(self) -> list[str]:
+        return list(self.sources)
+
+
+def _units_in_shard(state: DatasetState, table: str, path: str, uris: set[str]) -> list[tuple[str, str]]:
+    if table == "triplets":
+        cols = ["source_uri", "clip_id"]
+    elif table == "rejects":
+        cols = ["source_uri", "clip_id", "reject_id"]
+    else:
+        return []
+    data = pq.read_table(state.store.open_read(path), columns=cols)
+    data = data.filter(pc.is_in(data.column("source_uri"), value_set=pa.array(sorted(uris))))
+    out = []
+    for r in data.to_pylist():
+        out.append(
+            (r["source_uri"], r["clip_id"] if table == "triplets" else (r["clip_id"] or r["reject_id"]))
+        )
+    return out

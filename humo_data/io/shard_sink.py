@@ -1,0 +1,203 @@
+"""Worker-side shard writing: the last op of the streaming pass.
+
+Each call gets a batch of working rows (``writer.rows_per_shard`` of them), splits it into the
+dataset's tables and writes one shard per table straight to the output store (local or object
+storage), hashing while writing. What goes back to the driver is a small table of records —
+shard infos and one light line per row (source, unit, seconds, reason) — never media.
+
+    triplets/part-<key>.parquet         live clip rows (triplet schema)
+    rejects/part-<key>.parquet          rejected sources and clips (rejects schema)
+    features/<name>/part-<key>.parquet  per-clip feature structs (schemas/features_<name>)
+
+``key`` = ``<run_id>-<random>``: names never collide across tasks, retries or runs. A retried
+task writes new files; the driver commits only the records it receives, and a file no record
+lists is deleted as a leftover.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from humo_data.ids import reject_id_for
+from humo_data.io.store import Store
+from humo_data.schema import (
+    FEATURE_KEYS,
+    FEATURE_TABLES,
+    feature_spec,
+    feature_work_column,
+    rejects_schema,
+    triplet_schema,
+)
+from humo_data.stage import conform
+
+MEDIA_COLUMNS = ("video", "audio", "reference_images")  # already-compressed bytes: no codec on top
+
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("t", pa.string()),  # shard | row | done | retry
+        pa.field("table", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("source_uri", pa.string()),
+        pa.field("source_id", pa.string()),
+        pa.field("unit", pa.string()),
+        pa.field("unit_parts", pa.int32()),
+        pa.field("seconds", pa.float64()),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("json", pa.string()),  # shard info / expected units / stats / error detail
+    ]
+)
+
+
+def shard_name(table: str, key: str) -> str:
+    return f"{table}/part-{key}.parquet"
+
+
+def write_table(
+    store: Store, rel: str, table: pa.Table, *, row_group_rows: int, compression: str
+) -> dict[str, Any]:
+    """Write ``table`` as one Parquet file at ``rel`` atomically; return its shard info."""
+    codec = None if compression == "none" else compression
+    per_column = {n: ("none" if n in MEDIA_COLUMNS or codec is None else codec) for n in table.schema.names}
+    with store.open_atomic(rel) as f:
+        pq.write_table(
+            table, f, row_group_size=max(1, row_group_rows), compression=per_column, write_statistics=True
+        )
+    return {"path": rel, "rows": table.num_rows, "bytes": f.bytes, "sha256": f.sha256}
+
+
+class ShardSink:
+    """Ray Data callable (task pool): writes a batch as shards, returns commit records."""
+
+    def __init__(
+        self, store_spec: dict[str, Any], run_id: str, *, row_group_rows: int = 16, compression: str = "zstd"
+    ):
+        self.store_spec, self.run_id = store_spec, run_id
+        self.row_group_rows, self.compression = row_group_rows, compression
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.from_spec(self.store_spec)
+        return self._store
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        batch = conform(batch)
+        key = f"{self.run_id}-{uuid.uuid4().hex[:12]}"
+        records: list[dict[str, Any]] = []
+        kind = np.asarray(
+            pc.fill_null(batch.column("_kind"), "").to_numpy(zero_copy_only=False), dtype=object
+        )
+        rejected = np.asarray(batch.column("_reject_reason").is_valid().to_numpy(zero_copy_only=False), bool)
+        is_clip = (kind == "clip") & ~rejected
+        is_reject = rejected & ((kind == "clip") | (kind == "source"))
+        if is_clip.any():
+            records += self._write_triplets(batch.filter(pa.array(is_clip)), key)
+        if is_reject.any():
+            records += self._write_rejects(batch.filter(pa.array(is_reject)), key)
+        for row in (
+            batch.filter(pa.array(kind == "done"))
+            .select(["source_uri", "source_id", "_expected_units", "_source_stats"])
+            .to_pylist()
+        ):
+            records.append(
+                {"t": "done", "source_uri": row["source_uri"], "source_id": row["source_id"],
+                 "json": json.dumps({"units": row["_expected_units"] or [], "stats": row["_source_stats"] or {}})}
+            )  # fmt: skip
+        for row in (
+            batch.filter(pa.array(kind == "retry"))
+            .select(["source_uri", "_reject_stage", "_reject_detail"])
+            .to_pylist()
+        ):
+            records.append({"t": "retry", "source_uri": row["source_uri"], "stage": row["_reject_stage"],
+                            "json": json.dumps({"detail": row["_reject_detail"]})})  # fmt: skip
+        return pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+
+    def _shard_record(self, table: str, key: str, info: dict[str, Any], sources: list[str]) -> dict[str, Any]:
+        return {"t": "shard", "table": table, "key": key, "json": json.dumps({**info, "sources": sources})}
+
+    def _write_triplets(self, live: pa.Table, key: str) -> list[dict[str, Any]]:
+        schema = triplet_schema()
+        out = pa.Table.from_arrays([live.column(n).cast(f.type) for n, f in zip(schema.names, schema, strict=True)],
+                                   schema=schema)  # fmt: skip
+        rel = shard_name("triplets", key)
+        info = write_table(
+            self.store, rel, out, row_group_rows=self.row_group_rows, compression=self.compression
+        )
+        light = live.select(
+            ["source_uri", "source_id", "_unit", "_unit_parts", "start_time", "end_time"]
+        ).to_pylist()
+        records = [self._shard_record("triplets", key, info, sorted({r["source_uri"] for r in light}))]
+        records += [
+            {"t": "row", "table": "triplets", "key": key, "source_uri": r["source_uri"], "source_id": r["source_id"],
+             "unit": r["_unit"], "unit_parts": r["_unit_parts"], "seconds": r["end_time"] - r["start_time"]}
+            for r in light
+        ]  # fmt: skip
+        for name in FEATURE_TABLES:
+            records += self._write_features(live, name, key)
+        return records
+
+    def _write_features(self, live: pa.Table, name: str, key: str) -> list[dict[str, Any]]:
+        column = feature_work_column(name)
+        present = live.column(column).is_valid()
+        if not pc.any(present).as_py():
+            return []
+        rows = live.filter(present)
+        spec = feature_spec(name).schema
+        struct = rows.column(column).combine_chunks()
+        arrays = []
+        for f in spec:
+            if f.name in FEATURE_KEYS:
+                arrays.append(rows.column(f.name).cast(f.type))
+            else:
+                arrays.append(pc.struct_field(struct, f.name).cast(f.type))
+        table = pa.Table.from_arrays(arrays, schema=spec)
+        rel = shard_name(f"features/{name}", key)
+        info = write_table(self.store, rel, table, row_group_rows=self.row_group_rows * 4,
+                           compression=self.compression)  # fmt: skip
+        return [self._shard_record(f"features/{name}", key, info, [])]
+
+    def _write_rejects(self, rows: pa.Table, key: str) -> list[dict[str, Any]]:
+        light = rows.select(
+            ["source_uri", "source_id", "clip_id", "_reject_stage", "_reject_reason", "_reject_detail",
+             "start_time", "end_time", "_unit", "_unit_parts", "_kind"]
+        ).to_pylist()  # fmt: skip
+        out_rows = []
+        for r in light:
+            out_rows.append({
+                "reject_id": reject_id_for(r), "source_id": r["source_id"], "source_uri": r["source_uri"],
+                "clip_id": r["clip_id"], "stage": r["_reject_stage"] or "unknown", "reason": r["_reject_reason"],
+                "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"],
+            })  # fmt: skip
+        table = pa.Table.from_pylist(out_rows, schema=rejects_schema())
+        rel = shard_name("rejects", key)
+        info = write_table(self.store, rel, table, row_group_rows=4096, compression=self.compression)
+        records = [self._shard_record("rejects", key, info, sorted({r["source_uri"] for r in light}))]
+        for r, out in zip(light, out_rows, strict=True):
+            unit = r["_unit"] or out["reject_id"]
+            records.append(
+                {"t": "row", "table": "rejects", "key": key, "source_uri": r["source_uri"],
+                 "source_id": r["source_id"], "unit": unit, "unit_parts": r["_unit_parts"],
+                 "stage": out["stage"], "reason": out["reason"],
+                 "json": json.dumps({"whole_source": r["_kind"] == "source"})}
+            )  # fmt: skip
+        return records
+
+
+def reason_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Count deltas of a shard's rows for the manifest."""
+    by_stage: Counter[str] = Counter()
+    by_reason: Counter[str] = Counter()
+    for r in rows:
+        by_stage[r["stage"]] += 1
+        by_reason[f"{r['stage']}/{r['reason']}"] += 1
+    return {"rejects": len(rows), "rejects_by_stage": dict(by_stage), "rejects_by_reason": dict(by_reason)}
