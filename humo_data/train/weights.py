@@ -242,7 +242,9 @@ def resolve_weights(weights_dir: str | Path, cfg) -> dict[str, str]:
     )
     tok = first(["google/umt5-xxl", "**/google/umt5-xxl", "tokenizer", "**/tokenizer"])
     whisper = first(["whisper-large-v3", "**/whisper-large-v3", "audio_encoder"])
-    zero_vae = first(["zero_vae_129frame.pt", "**/zero_vae_129frame.pt"])
+    zero_vae = first(
+        ["zero_vae_129frame.pt", "**/zero_vae_129frame.pt", "zero_vae_720p_161frame.pt", "**/zero_vae_*.pt"]
+    )
     for key, val in {
         "dit": dit,
         "vae_path": vae,

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from humo_data.train.batch import TrainBatch
-from humo_data.train.model import HuMoConfig, build_humo, dit_forward_flops
+from humo_data.train.model import HuMo, HuMoConfig, build_humo, dit_forward_flops
+from humo_data.train.model.encoders import VideoVAE
 from humo_data.train.model.transformer import HuMoTransformer
 
 torch.set_num_threads(2)
@@ -122,18 +123,31 @@ def test_reference_slots_i2v():
     assert torch.isfinite(out["loss"])
 
 
-def test_released_zero_video_latents_for_cached_i2v(tmp_path):
-    """i2v without a VAE uses the release's precomputed zero-video latents; because the Wan VAE is
-    causal, slicing a longer zero video's latents equals encoding the short one."""
+def test_released_zero_video_latents_preferred_and_agree_with_the_vae(tmp_path):
+    """As released, the precomputed zero-video file sliced to length is used whenever it is set,
+    with or without a VAE; because the Wan VAE is causal, slicing a longer zero video's latents
+    agrees with encoding the short one, so a user with both gets the same conditioning."""
     cfg = HuMoConfig.preset("tiny", model_type="i2v", in_dim=36)
-    with_vae = build_humo(cfg)
-    long = with_vae.vae.encode(torch.zeros(1, 3, 33, 64, 64))[0]  # 9 latent frames
+    cpu = torch.device("cpu")
+    vae = VideoVAE.build(cfg)  # the tiny random Wan VAE (real code path, causal like the release's)
+    vae_only = HuMo(cfg, vae=vae)
+    long = vae.encode(torch.zeros(1, 3, 17, 64, 64))[0]  # 5 latent frames (zero_vae_129frame has 33)
     torch.save(long, tmp_path / "zero_vae_129frame.pt")
-    cached = build_humo(cfg.replace(zero_vae_path=str(tmp_path)), with_encoders=False)
-    got = cached.zero_latents(4, 8, 8, torch.device("cpu"))
-    assert torch.allclose(got, with_vae.zero_latents(4, 8, 8, torch.device("cpu")), atol=1e-5)
+    encoded = vae_only.zero_latents(4, 8, 8, cpu)
+    both = HuMo(cfg.replace(zero_vae_path=str(tmp_path)), vae=vae)
+    file_only = HuMo(cfg.replace(zero_vae_path=str(tmp_path)))
+    for m in (both, file_only):
+        got = m.zero_latents(4, 8, 8, cpu)
+        assert torch.equal(got, long[None, :, :4])  # the file, sliced
+        assert torch.allclose(got, encoded, atol=1e-5)  # ...agrees with the VAE's encoding
+    # a file that differs from the VAE's encoding still wins while it fits (as released) ...
+    torch.save(long + 1.0, tmp_path / "zero_vae_129frame.pt")
+    both._zero_latents.clear()
+    assert torch.equal(both.zero_latents(4, 8, 8, cpu), long[None, :, :4] + 1.0)
+    # ... and a frame size the file lacks falls back to the VAE, or fails without one
+    assert torch.allclose(both.zero_latents(2, 16, 16, cpu), vae_only.zero_latents(2, 16, 16, cpu), atol=1e-6)
     with pytest.raises(ValueError, match="no zero-video latents"):
-        cached.zero_latents(4, 16, 16, torch.device("cpu"))
+        file_only.zero_latents(4, 16, 16, cpu)
 
 
 def test_loss_ignores_reference_slots(model, cached):

@@ -61,8 +61,9 @@ class HuMoConfig:
         audio_encoder_path: Whisper folder (whisper-large-v3); None = random ``WhisperConfig``
             encoder of ``whisper_layers`` x ``audio_channels`` with ``whisper_mels`` mel bins and
             ``whisper_chunk_seconds`` windows (Whisper: 30 s; the tiny encoder uses 5 s for speed).
-        zero_vae_path: the release's zero-video latents (zero_vae_129frame.pt or a folder of them),
-            used by i2v (17B) conditioning when the model is built without a VAE (cached features).
+        zero_vae_path: the release's zero-video latents (zero_vae_129frame.pt, zero_vae_720p_161frame.pt
+            or a folder of them) for i2v (17B) conditioning; preferred over encoding with the VAE,
+            as released (``weights_dir`` fills it).
         null_prompt: text used for "" captions (Wan's negative prompt, as released).
         zero_init_head: zero the output head at init (Wan's init, for full training). The tiny
             preset keeps a random head: it trains from scratch with stage freezing, and a frozen

@@ -152,20 +152,25 @@ class HuMo(nn.Module):
         return self._need("audio_encoder").encode(wave_16k)
 
     def zero_latents(self, slots: int, h: int, w: int, device: torch.device) -> torch.Tensor:
-        """VAE latents of an all-zero (mid-grey) video covering ``slots`` latent frames [1, 16, slots, h, w].
+        """Latents of an all-zero (mid-grey) video covering ``slots`` latent frames [1, 16, slots, h, w].
 
-        The 17B release loads the same thing precomputed (zero_vae_129frame.pt); the Wan VAE is
-        causal, so the first n latents of a longer zero video equal these.
+        As released, the precomputed file (``zero_vae_path``: zero_vae_129frame.pt for 480p,
+        zero_vae_720p_161frame.pt for 720p) sliced to length is used whenever it is set and has
+        this frame size, with or without a VAE; only without one does the VAE encode a zero video.
+        The Wan VAE is causal, so the first n latents of a longer zero video equal the encoding of
+        the shorter one (tests check that file and VAE agree).
         """
         key = (slots, h, w, str(device))
         if key not in self._zero_latents:
             cfg = self.config
-            if self.vae is None and cfg.zero_vae_path is not None:
-                self._zero_latents[key] = _released_zero_latents(cfg.zero_vae_path, slots, h, w).to(device)
-                return self._zero_latents[key]
-            frames = 1 + cfg.vae_stride[0] * (slots - 1)
-            pix = torch.zeros(1, 3, frames, h * cfg.vae_stride[1], w * cfg.vae_stride[2], device=device)
-            self._zero_latents[key] = self._need("vae").encode(pix).to(device)
+            z = None
+            if cfg.zero_vae_path is not None:
+                z = _released_zero_latents(cfg.zero_vae_path, slots, h, w, required=self.vae is None)
+            if z is None:
+                frames = 1 + cfg.vae_stride[0] * (slots - 1)
+                pix = torch.zeros(1, 3, frames, h * cfg.vae_stride[1], w * cfg.vae_stride[2], device=device)
+                z = self._need("vae").encode(pix)
+            self._zero_latents[key] = z.to(device)
         return self._zero_latents[key]
 
     # ------------------------------------------------------------------------- the DiT call
@@ -316,9 +321,11 @@ class HuMo(nn.Module):
         return 3.0 * dit_forward_flops(self.config, *self.latent_grid(frames, height, width, ref_slots))
 
 
-def _released_zero_latents(path: str, slots: int, h: int, w: int) -> torch.Tensor:
-    """Slice the release's precomputed zero-video latents (zero_vae_129frame.pt [16, 33, 60, 104],
-    zero_vae_720p_161frame.pt) - a file, or a folder holding them - for training without a VAE."""
+def _released_zero_latents(path: str, slots: int, h: int, w: int, *, required: bool) -> torch.Tensor | None:
+    """The release's precomputed zero-video latents (zero_vae_129frame.pt [16, 33, 60, 104],
+    zero_vae_720p_161frame.pt [16, 41, 90, 160]; a file or a folder holding them) sliced to
+    ``slots`` latent frames as [1, 16, slots, h, w]. None (or, if ``required``, an error) when no
+    file has this frame size and length."""
     from pathlib import Path
 
     p = Path(path)
@@ -328,7 +335,9 @@ def _released_zero_latents(path: str, slots: int, h: int, w: int) -> torch.Tenso
         z = z[0] if z.dim() == 5 else z
         if tuple(z.shape[-2:]) == (h, w) and z.shape[1] >= slots:
             return z[None, :, :slots].float()
-    raise ValueError(f"no zero-video latents of {slots} x {h} x {w} in {path}")
+    if required:
+        raise ValueError(f"no zero-video latents of {slots} x {h} x {w} in {path}")
+    return None
 
 
 def dit_forward_flops(cfg: HuMoConfig, f: int, h: int, w: int) -> float:
