@@ -6,8 +6,11 @@ Input is the release's format (examples/test_case.json)::
 
 Per case: references fitted to the frame (aspect kept, white padding) and VAE-encoded to one latent
 slot each (none -> one null slot); Whisper band features from the 16 kHz audio; text and null text
-(Wan's negative prompt); then the flow sampler with the guidance preset of the model size, VAE
-decode of the video slots, and an MP4 whose length is min(video, audio), as the release muxes it.
+(Wan's negative prompt); then the flow sampler with the guidance of the model type (i2v: the 17B
+time-adaptive formula, t2v: the 1.7B cascade), VAE decode of the video slots, and an MP4 whose
+length is min(video, audio), as the release muxes it. As released, the frame count is rounded
+down to 4k+1 and -1 means the audio's length; the start noise can be drawn on the device as the
+release does (``noise="device"``) so a seed reproduces a release render on the same GPU.
 """
 
 from __future__ import annotations
@@ -17,17 +20,20 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 import torch
 
+from humo_data.train.checkpoint import LATEST
 from humo_data.train.guidance import BRANCHES, GuidanceConfig, combine, guidance_for, needed_branches
 from humo_data.train.model import Condition, HuMo, HuMoConfig, build_humo
 from humo_data.train.sampler import FlowSampler, SamplerConfig
 
 FPS = 25
 SAMPLE_RATE = 16000
+NoisePlacement = Literal["cpu", "device"]
 
 
 @dataclass
@@ -108,6 +114,38 @@ def write_mp4(
     return path
 
 
+def resolve_frames(frames: int, audio_samples: int | None, stride: int = 4) -> int:
+    """Video frames as the release computes them: ``-1`` = the audio's length in 25 fps frames
+    (16 kHz samples // 640), then rounded down to 4k+1 (Wan VAE temporal stride): 100 -> 97."""
+    if frames == -1:
+        if audio_samples is None:
+            raise ValueError("frames=-1 (the audio's length) needs a case with an audio_path")
+        frames = audio_samples // (SAMPLE_RATE // FPS)
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1 or -1 (the audio's length), got {frames}")
+    return stride * ((frames - 1) // stride) + 1
+
+
+def initial_noise(
+    shape: tuple[int, ...], seed: int, device: torch.device, placement: NoisePlacement = "cpu"
+) -> torch.Tensor:
+    """Seeded start latents [1, *shape] float32 on ``device``.
+
+    "cpu": drawn by a CPU generator and moved, the same numbers on every machine. "device": the
+    release's placement (``torch.randn(shape, device=device, generator=torch.Generator(device))``
+    with ``shape`` = [16, f + R, h, w]), so a seed reproduces a release render on the same GPU
+    model; CUDA and CPU generators give different numbers for the same seed.
+    """
+    if placement == "device":
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return torch.randn(shape, dtype=torch.float32, device=device, generator=gen)[None]
+    if placement != "cpu":
+        raise ValueError(f"noise placement must be 'cpu' or 'device', got {placement!r}")
+    return torch.randn(shape, dtype=torch.float32, generator=torch.Generator().manual_seed(seed))[None].to(
+        device
+    )
+
+
 def _read_image(path: str, height: int, width: int) -> np.ndarray:
     from humo_data.train.data.references import fit_reference
 
@@ -126,12 +164,17 @@ def generate_case(
     sampler: SamplerConfig,
     guidance: GuidanceConfig,
     autocast_dtype: torch.dtype | None = None,
+    noise: NoisePlacement = "cpu",
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """One case -> (uint8 video [frames, H, W, 3], 16 kHz audio or None)."""
+    """One case -> (uint8 video [frames, H, W, 3], 16 kHz audio or None).
+
+    ``frames`` goes through ``resolve_frames`` (-1 = the audio's length, rounded down to 4k+1);
+    ``noise`` is where the seeded start noise is drawn (``initial_noise``).
+    """
     cfg = model.config
-    if (frames - 1) % cfg.vae_stride[0]:
-        raise ValueError(f"frames must be 4k+1, got {frames}")
     device = model.transformer.patch_embedding.weight.device
+    wave = load_audio_16k(case.audio_path) if case.audio_path else None
+    frames = resolve_frames(frames, None if wave is None else len(wave), cfg.vae_stride[0])
     f = 1 + (frames - 1) // cfg.vae_stride[0]
     h, w = height // cfg.vae_stride[1], width // cfg.vae_stride[2]
 
@@ -146,7 +189,6 @@ def generate_case(
     r = refs.shape[2]
     no_image = torch.zeros(1, r, dtype=torch.bool)
 
-    wave = load_audio_16k(case.audio_path) if case.audio_path else None
     feats = model.encode_audio(torch.from_numpy(wave)[None].to(device)) if wave is not None else None
     audio_on = model.audio_condition(feats, f, r, 1, device)
     audio_off = torch.zeros_like(audio_on)
@@ -174,14 +216,25 @@ def generate_case(
             }
         return combine(guidance, tv, preds)
 
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(1, cfg.z_dim, f + r, h, w, generator=gen).to(device)
-    latents = FlowSampler(sampler).sample(velocity, noise)
+    start = initial_noise((cfg.z_dim, f + r, h, w), seed, device, noise)
+    latents = FlowSampler(sampler).sample(velocity, start)
     video = model.vae.decode(latents[:, :, :f]) if model.vae is not None else None
     if video is None:
         raise RuntimeError("generate needs the VAE (build the model with encoders)")
     pix = ((video[0].permute(1, 2, 3, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
     return pix[:frames], wave
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A training run's output folder (``out/train-stage2``), its ``checkpoints/`` folder or one
+    ``step-N/`` folder -> the step folder to load (``latest`` where a folder names one). Anything
+    else comes back unchanged (a released-weights folder)."""
+    ck = Path(path)
+    if (ck / "checkpoints" / LATEST).exists():
+        ck = ck / "checkpoints"
+    if (ck / LATEST).exists():
+        ck = ck / (ck / LATEST).read_text().strip()
+    return ck
 
 
 def load_model(
@@ -190,17 +243,25 @@ def load_model(
     """Model for generation.
 
     - ``--preset`` alone: a fresh model of that preset (random for ``tiny``).
-    - a humo-data training checkpoint (``step-N/`` or its parent with ``latest``): config from
-      ``humo_config.json`` there or ``--preset``; weights from ema.safetensors (else model.safetensors).
+    - a humo-data training run: its output folder, ``checkpoints/`` or one ``step-N/``; config
+      from ``humo_config.json`` there or ``--preset``; weights from ema.safetensors (else
+      model.safetensors) of the latest (or named) step.
     - a released-weights folder (HuMo README layout): ``--preset`` picks humo-1.7b / humo-17b.
     """
     if checkpoint is None:
         return build_humo(preset or "tiny", device=device, dtype=dtype)
-    ck = Path(checkpoint)
-    if (ck / "latest").exists():
-        ck = ck / (ck / "latest").read_text().strip()
+    ck = resolve_checkpoint(checkpoint)
     ours = [ck / n for n in ("ema.safetensors", "model.safetensors") if (ck / n).exists()]
     if not ours:
+        if (
+            (ck / "train_config.json").exists()
+            or (ck / "checkpoints").is_dir()
+            or ck.name.startswith("step-")
+        ):
+            raise FileNotFoundError(
+                f"{checkpoint}: a training run without a complete checkpoint (no checkpoints/latest "
+                "or step-N/ema.safetensors)"
+            )
         return build_humo(preset or "humo-1.7b", device=device, dtype=dtype, weights_dir=str(ck))
     cfg = _checkpoint_config(ck, preset)
     from humo_data.train.weights import load_released
@@ -240,17 +301,18 @@ def run_generate(
     sampler: SamplerConfig | None = None,
     guidance: GuidanceConfig | None = None,
     autocast_dtype: torch.dtype | None = None,
+    noise: NoisePlacement = "cpu",
 ) -> list[Path]:
     """Generate every case of ``cases_json`` into ``output_dir``; returns the MP4 paths."""
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    guidance = guidance or guidance_for(model.config.name)
+    guidance = guidance or guidance_for(model.config)
     sampler = sampler or SamplerConfig()
     paths = []
     for case in read_cases(cases_json):
         video, wave = generate_case(
             model, case, seed=seed, frames=frames, height=height, width=width,
-            sampler=sampler, guidance=guidance, autocast_dtype=autocast_dtype,
+            sampler=sampler, guidance=guidance, autocast_dtype=autocast_dtype, noise=noise,
         )  # fmt: skip
         paths.append(write_mp4(out_dir / f"{case.name}_seed{seed}.mp4", video, wave))
     return paths

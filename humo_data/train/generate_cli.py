@@ -2,6 +2,7 @@
 
 humo-data generate cases.json --preset tiny --output-dir out/ --frames 9 --height 64 --width 64 --steps 4
 humo-data generate cases.json --checkpoint weights/ --preset humo-1.7b --output-dir out/
+humo-data generate cases.json --checkpoint out/train-stage2 --output-dir renders/ --frames -1
 """
 
 # ruff: noqa: UP045  (typer needs Optional[...] in annotations)
@@ -26,7 +27,10 @@ def register_generate(app: typer.Typer) -> None:
         ],
         checkpoint: Annotated[
             Optional[str],
-            typer.Option(help="Training checkpoint (step-N/ or its parent) or released-weights folder."),
+            typer.Option(
+                help="Training run folder (its latest checkpoint), its checkpoints/ folder, one step-N/ "
+                "folder, or a released-weights folder."
+            ),
         ] = None,
         preset: Annotated[
             Optional[str],
@@ -36,7 +40,13 @@ def register_generate(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int, typer.Option(help="Noise seed (release default 666666).")] = 666666,
         steps: Annotated[int, typer.Option(help="Sampling steps.")] = 50,
-        frames: Annotated[int, typer.Option(help="Video frames, 4k+1 (97 = 3.9 s at 25 fps).")] = 97,
+        frames: Annotated[
+            int,
+            typer.Option(
+                help="Video frames, rounded down to 4k+1 as released (97 = 3.9 s at 25 fps); "
+                "-1 = the audio's length."
+            ),
+        ] = 97,
         height: Annotated[int, typer.Option(help="Frame height (multiple of 16).")] = 480,
         width: Annotated[int, typer.Option(help="Frame width (multiple of 16).")] = 832,
         solver: Annotated[str, typer.Option(help="unipc (as released) or euler.")] = "unipc",
@@ -50,6 +60,14 @@ def register_generate(app: typer.Typer) -> None:
         ] = None,
         device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
         bf16: Annotated[bool, typer.Option(help="bf16 autocast (GPU).")] = False,
+        noise: Annotated[
+            str,
+            typer.Option(
+                help="Where the seeded start noise is drawn: cpu (same numbers on every machine) or "
+                "device (as released: a generator on --device, so a seed reproduces a release "
+                "render on the same GPU)."
+            ),
+        ] = "cpu",
     ) -> None:
         """Generate videos with audio for HuMo case JSON (reads images/audio, writes MP4 with AAC)."""
         import torch
@@ -61,6 +79,9 @@ def register_generate(app: typer.Typer) -> None:
         if checkpoint is None and preset is None:
             typer.secho("give --checkpoint and/or --preset", fg=typer.colors.RED, err=True)
             raise typer.Exit(2)
+        if noise not in ("cpu", "device"):
+            typer.secho(f"--noise must be cpu or device, got {noise!r}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
         model = load_model(checkpoint, preset, device=device)
         overrides = {"mode": mode}
         for key, val in {
@@ -71,7 +92,7 @@ def register_generate(app: typer.Typer) -> None:
         }.items():
             if val is not None:
                 overrides[key] = val
-        guidance = guidance_for(model.config.name, **overrides)
+        guidance = guidance_for(model.config, **overrides)
         paths = run_generate(
             cases,
             output_dir,
@@ -83,6 +104,7 @@ def register_generate(app: typer.Typer) -> None:
             sampler=SamplerConfig(solver=solver, steps=steps, shift=shift),
             guidance=guidance,
             autocast_dtype=torch.bfloat16 if bf16 else None,
+            noise=noise,
         )
         for p in paths:
             typer.echo(str(p))

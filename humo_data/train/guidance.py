@@ -3,6 +3,9 @@
 Branch names list the conditions present: t = text, i = reference image, a = audio
 (null text = Wan's negative prompt, null image = no reference, null audio = zero features).
 
+The formula is chosen by the DiT's model type (``guidance_for``): i2v (HuMo-17B) -> time_adaptive,
+t2v (HuMo-1.7B, and the t2v ``tiny``) -> cascade.
+
 ``time_adaptive`` (HuMo-17B, ``generate.py``; mode "tia")::
 
     t > switch_t:  eps = i    + s_t       * (ti - i)    + s_a * (tia - ti)   # image in the negative
@@ -17,12 +20,15 @@ Mode "ta" (no reference image), both formulas: eps = null + s_t * (t - null) + s
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import torch
 from pydantic import Field
 
 from humo_data.config import StrictModel
+
+if TYPE_CHECKING:
+    from humo_data.train.model.config import HuMoConfig
 
 
 class Branch(NamedTuple):
@@ -59,17 +65,26 @@ class GuidanceConfig(StrictModel):
     )
 
 
+# The formula follows the model type, as released: the i2v DiT (HuMo-17B, ``generate.py``) is
+# sampled time-adaptively, the t2v DiT (HuMo-1.7B, ``generate_1_7B.py``) with the cascade.
 GUIDANCE_PRESETS: dict[str, GuidanceConfig] = {
-    "humo-17b": GuidanceConfig(formula="time_adaptive", scale_t=5.0, scale_a=5.5, switch_t=980.0),
+    "i2v": GuidanceConfig(formula="time_adaptive", scale_t=5.0, scale_a=5.5, switch_t=980.0),
     # scripts/infer_tia_1_7B.sh passes scale_t=7.0 (its YAML default says 7.5); DESIGN.md: 7.0.
-    "humo-1.7b": GuidanceConfig(formula="cascade", scale_t=7.0, scale_a=7.5, scale_i=4.0),
+    "t2v": GuidanceConfig(formula="cascade", scale_t=7.0, scale_a=7.5, scale_i=4.0),
 }
-GUIDANCE_PRESETS["tiny"] = GUIDANCE_PRESETS["humo-1.7b"]
 
 
-def guidance_for(preset: str, **overrides) -> GuidanceConfig:
-    """The preset's guidance with field overrides (e.g. scale_a=6.0, mode="ta")."""
-    base = GUIDANCE_PRESETS.get(preset) or GUIDANCE_PRESETS["humo-1.7b"]
+def guidance_for(model: HuMoConfig | str, **overrides) -> GuidanceConfig:
+    """The guidance of a model type ("t2v" / "i2v", or a ``HuMoConfig``'s ``model_type``) with field
+    overrides (e.g. scale_a=6.0, mode="ta"). Anything else is refused: a preset name or a typo must
+    not silently get another model's formula."""
+    model_type = model if isinstance(model, str) else model.model_type
+    if model_type not in GUIDANCE_PRESETS:
+        raise ValueError(
+            f"no guidance for model type {model_type!r}; choose from {sorted(GUIDANCE_PRESETS)} "
+            "(a HuMoConfig gives its own)"
+        )
+    base = GUIDANCE_PRESETS[model_type]
     return GuidanceConfig.model_validate({**base.model_dump(), **overrides}) if overrides else base
 
 

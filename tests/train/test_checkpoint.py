@@ -85,23 +85,42 @@ def test_checkpoint_that_does_not_fit_fails_loudly(triplet_dir, tmp_path):
         load_model_state(build_model(cfg, resolve_device(cfg)), state)
 
 
-def test_generate_loads_a_training_checkpoint(triplet_dir, tmp_path):
-    """The checkpoint layout is what ``humo-data generate --checkpoint`` reads (EMA weights, preset)."""
+@pytest.fixture(scope="module")
+def trained_run(triplet_dir, tmp_path_factory):
+    """A one-step tiny run: out/train_config.json, out/checkpoints/{latest, step-00000001/}."""
+    out = tmp_path_factory.mktemp("gen") / "run"
+    train(cfg_at(triplet_dir, out, "schedule.max_steps=1"))
+    return out
+
+
+@pytest.mark.parametrize("form", ["run", "checkpoints", "step"])
+def test_generate_accepts_run_checkpoints_and_step_folders(trained_run, tmp_path, form):
+    """``humo-data generate --checkpoint`` takes the run's output folder (as the README shows), its
+    checkpoints/ folder or one step-N/ folder, and loads that step's EMA weights with every key."""
     from typer.testing import CliRunner
 
     from humo_data.cli import app
-
-    train(cfg_at(triplet_dir, tmp_path / "run", "schedule.max_steps=1"))
-    cases = tmp_path / "cases.json"
     from tests.shared_media import media_file
 
     image, audio = media_file("humo_man_Jaime.png"), media_file("humo_audio1.wav")
+    cases = tmp_path / "cases.json"
     cases.write_text(json.dumps({"c": {"img_paths": [str(image)],
                                        "audio_path": str(audio), "prompt": "a man talks"}}))  # fmt: skip
-    ck = tmp_path / "run" / "checkpoints" / "step-00000001"
+    ck = {"run": trained_run, "checkpoints": trained_run / "checkpoints",
+          "step": trained_run / "checkpoints" / "step-00000001"}[form]  # fmt: skip
     args = ["generate", str(cases), "--checkpoint", str(ck), "-o", str(tmp_path / "gen"), "--frames", "9",
             "--height", "32", "--width", "48", "--steps", "2"]  # fmt: skip
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "0 missing, 0 unexpected" in res.output
+    assert "step-00000001/ema.safetensors (released names): loaded" in res.output
+    assert "0 missing, 0 unexpected, 0 shape mismatches" in res.output
     assert list((tmp_path / "gen").glob("c_seed*.mp4"))
+
+
+def test_generate_names_a_run_without_a_checkpoint(tmp_path):
+    from humo_data.train.generate import load_model
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_config.json").write_text(json.dumps({"model": {"preset": "tiny"}}))
+    with pytest.raises(FileNotFoundError, match="without a complete checkpoint"):
+        load_model(str(tmp_path / "run"), None)

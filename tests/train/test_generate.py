@@ -82,7 +82,7 @@ def test_same_seed_same_video_and_no_reference_case():
         "height": 32,
         "width": 32,
         "sampler": SamplerConfig(steps=2),
-        "guidance": guidance_for("tiny"),
+        "guidance": guidance_for("t2v"),
     }
     a, wave = generate_case(model, case, seed=1, **kw)
     b, _ = generate_case(model, case, seed=1, **kw)
@@ -97,7 +97,7 @@ def test_same_seed_same_video_and_no_reference_case():
         seed=1,
         **{
             **kw,
-            "guidance": guidance_for("tiny", mode="ta"),
+            "guidance": guidance_for("t2v", mode="ta"),
             "sampler": SamplerConfig(steps=2, solver="euler"),
         },
     )
@@ -136,3 +136,85 @@ def test_load_model_from_training_checkpoint(tmp_path):
     assert loaded.config.name == "tiny"
     for k, v in state.items():
         assert torch.equal(loaded.state_dict()[k], v), k
+
+
+def test_frames_round_down_to_4k_plus_1_and_minus_one_is_the_audio_length():
+    from humo_data.train.generate import resolve_frames
+
+    assert [resolve_frames(n, None) for n in (1, 4, 5, 96, 97, 98, 100, 101)] == [
+        1,
+        1,
+        5,
+        93,
+        97,
+        97,
+        97,
+        101,
+    ]
+    assert resolve_frames(-1, 16000 * 2) == 49  # 2 s = 50 frames at 25 fps -> 49
+    assert resolve_frames(-1, 640 * 97 + 639) == 97  # whole 25 fps frames only (samples // 640)
+    with pytest.raises(ValueError, match="needs a case with an audio_path"):
+        resolve_frames(-1, None)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match=">= 1 or -1"):
+            resolve_frames(bad, 16000)
+
+
+@needs_media
+def test_generate_cli_frames_minus_one_and_device_noise(tmp_path):
+    """``--frames -1`` renders the audio's length (0.5 s = 12 frames -> 9); ``--frames 12`` rounds
+    down to 9 too; ``--noise device`` runs (on the CPU it draws the same numbers as ``cpu``)."""
+    wave, sr = sf.read(AUDIO, dtype="float32")
+    sf.write(tmp_path / "half.wav", wave[: sr // 2], sr)
+    (tmp_path / "cases.json").write_text(
+        json.dumps({"c": {"img_paths": [str(IMAGE)], "audio_path": "half.wav", "prompt": "A man talks."}})
+    )
+    app = typer.Typer()
+    register_generate(app)
+    app.command("noop")(lambda: None)
+    frames = {}
+    for name, extra in {
+        "minus1": ["--frames", "-1"],
+        "twelve": ["--frames", "12", "--noise", "device"],
+    }.items():
+        out = tmp_path / name
+        args = ["generate", str(tmp_path / "cases.json"), "--preset", "tiny", "--output-dir", str(out),
+                "--seed", "5", "--steps", "1", "--height", "32", "--width", "32", *extra]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        frames[name] = probe(out / "c_seed5.mp4")["frames"]
+    assert frames == {"minus1": 9, "twelve": 9}
+    bad = CliRunner().invoke(app, [*args[:-2], "--noise", "gpu0"])
+    assert bad.exit_code == 2 and "--noise must be cpu or device" in bad.output
+
+
+def release_noise(shape: tuple[int, ...], seed: int, device: str) -> torch.Tensor:
+    """The release's start noise, as written in humo/generate.py (inference)."""
+    seed_g = torch.Generator(device=device)
+    seed_g.manual_seed(seed)
+    return torch.randn(*shape, dtype=torch.float32, device=device, generator=seed_g)
+
+
+def test_noise_placement_matches_the_release_expression():
+    from humo_data.train.generate import initial_noise
+
+    shape = (16, 4, 6, 8)
+    cpu = torch.device("cpu")
+    assert torch.equal(initial_noise(shape, 666666, cpu, "device")[0], release_noise(shape, 666666, "cpu"))
+    assert torch.equal(
+        initial_noise(shape, 7, cpu, "cpu"),
+        torch.randn(1, *shape, generator=torch.Generator().manual_seed(7)),
+    )
+    with pytest.raises(ValueError, match="placement"):
+        initial_noise(shape, 7, cpu, "cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_noise_is_the_release_draw_on_cuda():
+    from humo_data.train.generate import initial_noise
+
+    shape, cuda = (16, 26, 60, 104), torch.device("cuda")
+    on_device = initial_noise(shape, 666666, cuda, "device")[0]
+    assert torch.equal(on_device, release_noise(shape, 666666, "cuda"))
+    assert not torch.equal(on_device.cpu(), initial_noise(shape, 666666, cuda, "cpu")[0].cpu())
