@@ -94,7 +94,10 @@ class FacesConfig(StrictModel):
         "layout thumbnail, no model) or 'open_clip' (image embedding from context_weights).",
     )
     context_weights: str | None = Field(None, description="open_clip: local weights file or local-dir: path.")
-    context_arch: str = Field("ViT-B-32", description="open_clip: model architecture name.")
+    context_arch: str = Field(
+        "ViT-B-32",
+        description="open_clip: architecture name, or a local architecture .json (its stem is the name).",
+    )
     resources: Resources = Resources(num_cpus=1.0, batch_size=4)
 
     unhashed: ClassVar[frozenset[str]] = frozenset({"providers"})

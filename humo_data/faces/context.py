@@ -13,6 +13,7 @@ The face box itself is blanked first: the descriptor must not see the identity.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import cv2
@@ -91,8 +92,12 @@ class OpenClipContext(ContextBackend):
             raise ValueError(
                 "faces.context_backend=open_clip needs faces.context_weights (a local weights path)"
             )
+        arch = self.config.context_arch
+        if arch.endswith(".json"):  # a local architecture config: registered under its file stem
+            open_clip.add_model_config(arch)
+            arch = Path(arch).stem
         model, _, preprocess = open_clip.create_model_and_transforms(
-            self.config.context_arch, pretrained=self.config.context_weights
+            arch, pretrained=self.config.context_weights
         )
         self._model = model.eval()
         self._preprocess = preprocess

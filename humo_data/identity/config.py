@@ -8,7 +8,7 @@ learns identity instead of copy-pasting a frame; Phantom-Data retrieves across v
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -74,4 +74,18 @@ class IdentityConfig(StrictModel):
         ge=1,
         description="Crops kept per dataset-wide identity for cross_source references (round-robin over sources).",
     )
+    shuffle: Literal["sort", "hash"] = Field(
+        "sort",
+        description="Ray Data shuffle behind the two group-bys: 'sort' (sort-based, plain tasks: starts in "
+        "a second, fine to millions of rows) or 'hash' (hash shuffle with aggregator actors: ~10 s to "
+        "start, for very large runs).",
+    )
+    shuffle_partitions: int | None = Field(
+        None, ge=1, description="hash shuffle: partitions; None = one per rows_per_partition rows (<= 200)."
+    )
+    rows_per_partition: int = Field(
+        2000, ge=1, description="Features rows per shuffle partition when shuffle_partitions is None."
+    )
     resources: Resources = Resources(num_cpus=1.0)
+
+    unhashed: ClassVar[frozenset[str]] = frozenset({"shuffle", "shuffle_partitions", "rows_per_partition"})

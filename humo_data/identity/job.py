@@ -144,10 +144,20 @@ def run_identity(faces, cfg: IdentityConfig):
     Two shuffles (group by source, then by dataset-wide identity for the clips that need
     cross-source references) and one small driver step (the identity index)."""
     import ray
+    from ray.data.context import ShuffleStrategy
 
     res = cfg.resources
+    # the shuffle strategy lives in the dataset's DataContext, which Ray shares with the caller's
+    # datasets by reference: work on a copy that has its own context
+    faces = ray.data.Dataset.copy(faces, _deep_copy=True)
+    parts = None
+    if cfg.shuffle == "sort":
+        faces.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    else:
+        faces.context.shuffle_strategy = ShuffleStrategy.HASH_SHUFFLE
+        parts = cfg.shuffle_partitions or max(1, min(200, -(-faces.count() // cfg.rows_per_partition)))
     work = (
-        faces.groupby("source_id")
+        faces.groupby("source_id", num_partitions=parts)
         .map_groups(_source_group, fn_kwargs={"cfg": cfg}, batch_format="pyarrow", num_cpus=res.num_cpus)
         .materialize()
     )
@@ -176,7 +186,7 @@ def run_identity(faces, cfg: IdentityConfig):
     pool = work.map_batches(_assign_batch, fn_kwargs=kwargs(EXEMPLAR, None), batch_format="pyarrow")
     crossed = (
         need.union(pool)
-        .groupby("identity_id")
+        .groupby("identity_id", num_partitions=parts)
         .map_groups(_cross_group, fn_kwargs={"cfg": cfg}, batch_format="pyarrow", num_cpus=res.num_cpus)
     )
     return done.union(crossed)

@@ -37,6 +37,28 @@ def decode_all(path: Path, short_side: int = 720) -> tuple[list[float], list[np.
     return times, images
 
 
+def frames_at(path: Path, times: Sequence[float], short_side: int = 720) -> list[np.ndarray]:
+    """RGB frames nearest to ``times`` (s), decoding only up to the last one."""
+    wanted = sorted(times)
+    out: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        t0 = None
+        for frame in container.decode(stream):
+            t = float(frame.time or 0.0)
+            t0 = t if t0 is None else t0
+            while wanted and t - t0 >= wanted[0]:
+                wanted.pop(0)
+                rgb = frame.to_ndarray(format="rgb24")
+                w, h = capped_size(rgb.shape[1], rgb.shape[0], short_side)
+                out.append(
+                    cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if w != rgb.shape[1] else rgb
+                )
+            if not wanted:
+                break
+    return out
+
+
 def clip_rows(
     path: Path,
     *,

@@ -1,0 +1,132 @@
+"""A/B/A on real faces: a source cut together with ffmpeg from two clips of person A around one of
+person B, and a second source of person B.
+
+A's clips take cross_shot references from A's other shot; B's clip gets nothing better than its
+own frames from its own source, and a cross_source reference once B's second source is in the run;
+no reference ever shows the other person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from humo_data.faces.config import FacesConfig
+from humo_data.faces.stage import FaceStage
+from humo_data.identity.config import IdentityConfig
+from humo_data.identity.job import identity_table, run_identity
+from humo_data.media.ffmpeg import run_ffmpeg, safe_path
+from humo_data.stage import rows_to_table
+from tests.faces.face_rows import clip_rows
+from tests.identity.stage_rows import features_from_stage
+from tests.shared_media import media_file, needs_media
+
+pytestmark = needs_media
+PERSON_A = "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"
+PERSON_B = "liveportrait_d10.mp4"
+
+
+def _concat(parts: list[tuple[Path, float, float]], out: Path) -> Path:
+    """Cut (file, start, seconds) pieces and join them at 512x512, 25 fps (a hard cut at each join)."""
+    args: list[str] = []
+    for src, start, seconds in parts:
+        args += ["-ss", str(start), "-t", str(seconds), "-i", safe_path(src)]
+    graph = "".join(f"[{i}:v]scale=512:512,fps=25,setsar=1,format=yuv420p[v{i}];" for i in range(len(parts)))
+    graph += "".join(f"[v{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=0[v]"
+    run_ffmpeg(
+        [
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-y",
+            safe_path(out),
+        ]
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> tuple[pa.Table, dict[str, str]]:
+    """Features of both sources (through the real face stage) and the person of each clip."""
+    tmp = tmp_path_factory.mktemp("aba")
+    a, b = media_file(PERSON_A), media_file(PERSON_B)
+    aba = _concat([(a, 0, 4), (b, 0, 4), (a, 4, 4)], tmp / "aba.mp4")
+    bb = _concat([(b, 6, 8)], tmp / "bb.mp4")
+    rows = clip_rows(aba, source_id="src-aba", shots=[(0, 4), (4, 8), (8, 12)])
+    rows += clip_rows(bb, source_id="src-b")
+    person = {
+        r["clip_id"]: ("A" if r["source_id"] == "src-aba" and r["shot_index"] != 1 else "B") for r in rows
+    }
+    out = FaceStage(FacesConfig())(rows_to_table(rows))
+    assert out.column("_reject_reason").null_count == out.num_rows
+    return features_from_stage(out), person
+
+
+def _check_no_wrong_person(result: pa.Table, person: dict[str, str]) -> None:
+    for r in result.to_pylist():
+        for ref in r["reference_images"]:
+            assert person[ref["source_clip_id"]] == person[r["clip_id"]], (
+                r["clip_id"],
+                ref["source_clip_id"],
+            )
+
+
+def test_aba_alone(features):
+    table, person = features
+    only_aba = table.filter(pa.compute.equal(table.column("source_id"), "src-aba"))
+    out = {r["clip_id"]: r for r in identity_table(only_aba, IdentityConfig()).to_pylist()}
+    _check_no_wrong_person(identity_table(only_aba, IdentityConfig()), person)
+    a_clips = [c for c in out if person[c] == "A"]
+    (b_clip,) = [c for c in out if person[c] == "B"]
+    assert len(a_clips) == 2
+    for c in a_clips:
+        (other,) = [x for x in a_clips if x != c]
+        assert out[c]["reference_kind"] == "cross_shot"
+        assert {r["source_clip_id"] for r in out[c]["reference_images"]} == {other}
+    assert out[a_clips[0]]["identity_id"] == out[a_clips[1]]["identity_id"] != out[b_clip]["identity_id"]
+    # B: nothing from its own source but its own frames (a recorded last resort, not stage-1 material)
+    assert out[b_clip]["reference_kind"] == "same_clip"
+    assert {r["source_clip_id"] for r in out[b_clip]["reference_images"]} == {b_clip}
+
+
+def test_second_source_of_b_gives_cross_source(features):
+    table, person = features
+    result = identity_table(table, IdentityConfig())
+    _check_no_wrong_person(result, person)
+    out = {r["clip_id"]: r for r in result.to_pylist()}
+    sources = dict(
+        zip(table.column("clip_id").to_pylist(), table.column("source_id").to_pylist(), strict=True)
+    )
+    (b_clip,) = [c for c in out if person[c] == "B" and sources[c] == "src-aba"]
+    assert out[b_clip]["reference_kind"] == "cross_source"
+    assert {r["source_id"] for r in out[b_clip]["reference_images"]} == {"src-b"}
+    assert all(0.5 < r["similarity"] <= 1 for r in out[b_clip]["reference_images"])
+    b_ids = {out[c]["identity_id"] for c in out if person[c] == "B"}
+    a_ids = {out[c]["identity_id"] for c in out if person[c] == "A"}
+    assert len(b_ids) == len(a_ids) == 1 and b_ids != a_ids
+    for c in out:
+        if sources[c] == "src-b":
+            assert out[c]["reference_kind"] == "cross_source"
+
+
+@pytest.mark.slow
+def test_ray_pass_matches_in_memory(features):
+    import ray
+
+    table, _ = features
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        tables = ray.get(run_identity(ray.data.from_arrow(table), IdentityConfig()).to_arrow_refs())
+    finally:
+        ray.shutdown()
+    got = pa.concat_tables([t for t in tables if t.num_rows])
+    got = got.take(pa.compute.sort_indices(got, [("clip_id", "ascending")]))
+    assert got.equals(identity_table(table, IdentityConfig()))
