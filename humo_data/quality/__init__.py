@@ -29,15 +29,15 @@ def quality_stages(cfg: QualityConfig) -> list[Stage]:
         return []
     stages: list[Stage] = [QualityStage(cfg)]
     if cfg.aesthetic.backend != "none":
-        stages.append(AestheticStage(cfg.aesthetic))
+        stages.append(AestheticStage(cfg))
     return stages
 
 
 def face_quality_stages(cfg: QualityConfig) -> list[Stage]:
     """Streaming pass, right after the faces stage (needs face_track and _frames)."""
-    return [FaceQualityStage(cfg.face)] if cfg.enabled and cfg.face.enabled else []
+    return [FaceQualityStage(cfg)] if cfg.enabled and cfg.face.enabled else []
 
 
 def alignment_stages(cfg: QualityConfig) -> list[Stage]:
     """Survivors-only phase, right after the captions stage (needs caption and _frames)."""
-    return [CaptionAlignmentStage(cfg.alignment)] if cfg.alignment.enabled else []
+    return [CaptionAlignmentStage(cfg)] if cfg.alignment.enabled else []

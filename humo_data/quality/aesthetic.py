@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from humo_data.config_base import Resources
 from humo_data.media.frames import decode_frames
-from humo_data.quality.config import AestheticConfig
+from humo_data.quality.config import AestheticConfig, QualityConfig
 from humo_data.registry import Registry
 from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
 
@@ -122,20 +123,28 @@ def crop_to_border(
     return crop if crop.size else rgb
 
 
-class AestheticStage(Stage[AestheticConfig]):
+class AestheticStage(Stage[QualityConfig]):
     """Mean aesthetic score of a clip's sampled frames; ``low_aesthetic`` below ``min_score``.
-    One forward pass over the frames of all live rows of the batch."""
+    One forward pass over the frames of all live rows of the batch. Configured by the whole
+    ``quality`` section (reads ``quality.aesthetic``); include it only when a backend is set."""
 
     name = "quality"
     actor = True
     inputs = ("_frames", "quality_border", "quality_backend", "width", "height")
     outputs = ("quality_aesthetic", "quality_backend")
 
+    @property
+    def resources(self) -> Resources:
+        return self.config.aesthetic.resources
+
     def setup(self) -> None:
-        self.backend = AESTHETIC.get(self.config.backend)(self.config)
+        cfg = self.config.aesthetic
+        if cfg.backend == "none":
+            raise ValueError("AestheticStage needs quality.aesthetic.backend (e.g. laion-mlp); got 'none'")
+        self.backend = AESTHETIC.get(cfg.backend)(cfg)
 
     def provenance(self) -> dict[str, Any]:
-        cfg = self.config
+        cfg = self.config.aesthetic
         return {"backend": cfg.backend, "clip_model": cfg.clip_model, "clip_weights": cfg.clip_weights,
                 "head_weights": cfg.head_weights}  # fmt: skip
 
@@ -157,7 +166,8 @@ class AestheticStage(Stage[AestheticConfig]):
             REJECT_REASON: [],
             REJECT_DETAIL: [],
         }
-        name = self.config.backend
+        name = self.config.aesthetic.backend
+        bound = self.config.aesthetic.min_score
         for i in range(n):
             mine = scores[owner_arr == i] if len(owner_arr) else np.zeros(0)
             value = float(mine.mean()) if mine.size else None
@@ -169,10 +179,10 @@ class AestheticStage(Stage[AestheticConfig]):
             reason = detail = None
             if value is None:
                 reason, detail = "no_frames", "no_frames: nothing to score for the aesthetic gate"
-            elif self.config.min_score is not None and value < self.config.min_score:
+            elif bound is not None and value < bound:
                 reason, detail = (
                     "low_aesthetic",
-                    f"low_aesthetic score {value:.2f} < {self.config.min_score:.2f} ({name})",
+                    f"low_aesthetic score {value:.2f} < {bound:.2f} ({name})",
                 )
             out[REJECT_REASON].append(reason)
             out[REJECT_DETAIL].append(detail)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.quality.config import FaceQualityConfig
+from humo_data.config_base import Resources
+from humo_data.quality.config import QualityConfig
 from humo_data.quality.metrics import sharpness
 from humo_data.quality.technical import decode_gray
 from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
@@ -56,15 +57,23 @@ def face_sharpness(crops: list[np.ndarray], face_size: int) -> float | None:
     return float(np.median(values)) if values else None
 
 
-class FaceQualityStage(Stage[FaceQualityConfig]):
+class FaceQualityStage(Stage[QualityConfig]):
+    """Configured by the whole ``quality`` section (reads ``quality.face``)."""
+
     name = "quality"
     inputs = ("_frames", "face_track", "width", "height")
     outputs = ("quality_face_sharpness",)
 
+    @property
+    def resources(self) -> Resources:
+        return self.config.face.resources
+
     def transform(self, live: pa.Table) -> dict[str, list]:
+        cfg = self.config.face
+        if not cfg.enabled:
+            return {}
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
         out: dict[str, list] = {"quality_face_sharpness": [], REJECT_REASON: [], REJECT_DETAIL: []}
-        cfg = self.config
         for frames, track, w, h in zip(*(cols[c] for c in self.inputs), strict=True):
             value = reason = detail = None
             if frames and track and w and h:
@@ -79,5 +88,5 @@ class FaceQualityStage(Stage[FaceQualityConfig]):
                 detail = f"blurry_face face sharpness {value:.1f} < {cfg.sharpness_min:.1f}"
             out["quality_face_sharpness"].append(value)
             out[REJECT_REASON].append(reason)
-            out[REJECT_DETAIL].append(detail if reason else None)
+            out[REJECT_DETAIL].append(detail)
         return out

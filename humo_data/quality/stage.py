@@ -13,9 +13,15 @@ from typing import Any
 
 import pyarrow as pa
 
+from humo_data.quality.aesthetic import AestheticStage
+from humo_data.quality.alignment import CaptionAlignmentStage
 from humo_data.quality.config import QualityConfig
+from humo_data.quality.face import FaceQualityStage
 from humo_data.quality.technical import TECHNICAL_BACKEND, decode_gray, judge, measure
 from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
+
+# Every quality stage takes the whole ``quality`` section, so the job imports them from here.
+__all__ = ["AestheticStage", "CaptionAlignmentStage", "FaceQualityStage", "QualityStage"]
 
 
 class QualityStage(Stage[QualityConfig]):

@@ -15,8 +15,8 @@ from humo_data.quality import (
     AestheticStage,
     AlignmentConfig,
     CaptionAlignmentStage,
-    FaceQualityConfig,
     FaceQualityStage,
+    QualityConfig,
 )
 from humo_data.quality.aesthetic import LinearStack, load_state_dict
 from humo_data.stage import rows_to_table
@@ -68,7 +68,7 @@ def test_blurred_face_is_rejected_while_the_frame_stays_sharp(speaker):
         return out
 
     soft = row_from_frames(speaker, face_blur)
-    stage = FaceQualityStage(FaceQualityConfig())
+    stage = FaceQualityStage(QualityConfig(enabled=True))
     sharp_out, soft_out, none_out = stage(
         rows_to_table([dict(row, face_track=track), dict(soft, face_track=track), dict(row, face_track=None)])
     ).to_pylist()
@@ -93,10 +93,11 @@ def test_laion_head_loads_both_formats_and_matches_torch(tmp_path):
 
 def test_aesthetic_stage_scores_crops_and_gates(tmp_path, clip_dir, speaker):
     tiny_aesthetic_head(tmp_path / "head.safetensors", dim=TINY_CLIP["embed_dim"])
-    cfg = AestheticConfig(
+    aesthetic = AestheticConfig(
         backend="laion-mlp", clip_weights=str(clip_dir), head_weights=str(tmp_path / "head.safetensors"),
         min_score=None, device="cpu",
     )  # fmt: skip
+    cfg = QualityConfig(enabled=True, aesthetic=aesthetic)
     rows = [
         dict(row_from_frames(speaker[i::2]), clip_id=f"c{i}", quality_backend="technical-v1") for i in (0, 1)
     ]
@@ -111,13 +112,15 @@ def test_aesthetic_stage_scores_crops_and_gates(tmp_path, clip_dir, speaker):
     assert {r["quality_backend"] for r in scores} == {"technical-v1+laion-mlp"}
 
     bar = max(r["quality_aesthetic"] for r in scores) + 1.0
-    gated = AestheticStage(cfg.model_copy(update={"min_score": bar}))(rows_to_table(rows)).to_pylist()
+    gated_cfg = cfg.model_copy(update={"aesthetic": aesthetic.model_copy(update={"min_score": bar})})
+    gated = AestheticStage(gated_cfg)(rows_to_table(rows)).to_pylist()
     assert {r["_reject_reason"] for r in gated} == {"low_aesthetic"}
     assert "score" in gated[0]["_reject_detail"] and "laion-mlp" in gated[0]["_reject_detail"]
 
 
 def test_alignment_scores_captions_and_withdraws_low_ones(clip_dir, speaker):
-    cfg = AlignmentConfig(enabled=True, clip_weights=str(clip_dir), min_score=None, device="cpu")
+    align = AlignmentConfig(enabled=True, clip_weights=str(clip_dir), min_score=None, device="cpu")
+    cfg = QualityConfig(alignment=align)
     base = row_from_frames(speaker)
     rows = [
         dict(base, clip_id="a", caption="A woman speaks to the camera in a bright room."),
@@ -130,9 +133,8 @@ def test_alignment_scores_captions_and_withdraws_low_ones(clip_dir, speaker):
     assert a["quality_clip_backend"] == "open_clip:ViT-L-14" and a["caption"] == rows[0]["caption"]
     assert c["quality_clip_score"] is None and c["caption_reason"] == "vlm_refused 'I cannot'"
 
-    strict = cfg.model_copy(
-        update={"min_score": max(a["quality_clip_score"], b["quality_clip_score"]) + 0.01}
-    )
+    bar = max(a["quality_clip_score"], b["quality_clip_score"]) + 0.01
+    strict = cfg.model_copy(update={"alignment": align.model_copy(update={"min_score": bar})})
     out = CaptionAlignmentStage(strict)(rows_to_table(rows)).to_pylist()
     assert [r["caption"] for r in out[:2]] == [None, None]
     assert all(r["caption_reason"].startswith("low_clip_score") for r in out[:2])
