@@ -6,6 +6,7 @@ Ray's knobs for actor sizing moved between releases (``compute=`` -> ``concurren
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ray
@@ -25,12 +26,16 @@ def init_ray(cfg: RayConfig) -> None:
         return
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": True,
                               "logging_level": "WARNING"}  # fmt: skip
-    if cfg.address:
+    # Inside `ray job submit` (or with RAY_ADDRESS exported) ray.init joins that cluster, which
+    # refuses the local-cluster sizing below: connect as to an explicit address.
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
         try:
-            ray.init(address=cfg.address, **kwargs)
+            ray.init(address=address, **kwargs)
         except ConnectionError as err:
+            where = "ray.address" if cfg.address else "RAY_ADDRESS"
             raise ClusterUnavailable(
-                f"no Ray cluster at ray.address={cfg.address!r} ({err}). Start one (`ray start --head`), "
+                f"no Ray cluster at {where}={address!r} ({err}). Start one (`ray start --head`), "
                 "submit with `ray job submit`, or run locally with --set ray.address=null."
             ) from None
         return
