@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -65,7 +64,9 @@ def curate(
 
 
 @app.command()
-def validate(dataset: Annotated[Path, typer.Argument(help="Output directory of a curate run.")]) -> None:
+def validate(
+    dataset: Annotated[str, typer.Argument(help="Output of a curate run: a directory or a URI (s3://...).")],
+) -> None:
     """Check a dataset against schemas/: columns, types, manifest counts, sha256 of each shard."""
     from humo_data.io.validate import validate_dataset
 
@@ -79,7 +80,7 @@ def validate(dataset: Annotated[Path, typer.Argument(help="Output directory of a
 
 @app.command()
 def inspect(
-    dataset: Annotated[Path, typer.Argument(help="Output directory of a curate run.")],
+    dataset: Annotated[str, typer.Argument(help="Output of a curate run: a directory or a URI (s3://...).")],
     rows: Annotated[int, typer.Option(help="Sample rows to print.")] = 5,
 ) -> None:
     """Print a dataset's summary (counts, rejects by reason, durations) and a few rows."""
