@@ -103,6 +103,8 @@ def _probe_into(result: ProbeResult, uri: str, cfg: ProbeConfig) -> None:
         except FileNotFoundError as err:
             raise _Reject("missing", str(err)) from None
         except (av.FFmpegError, OSError, ValueError) as err:
+            if is_retryable(err):  # PyAV re-raises the file object's own error (a reset, a timeout)
+                raise
             raise _Reject("unreadable", f"not a readable media container: {err}") from None
         with container:
             _read_streams(result, container, cfg)
