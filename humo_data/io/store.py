@@ -40,6 +40,16 @@ def _protocol(uri: str) -> str | None:
     return head.lower() if sep and head.isascii() and head.replace("+", "").isalnum() else None
 
 
+def _discard(raw: Any) -> None:
+    """Drop an unfinished object-store upload without publishing it."""
+    with contextlib.suppress(Exception):
+        if hasattr(raw, "discard"):
+            raw.discard()  # s3fs/gcsfs: abort the multipart upload, drop the buffer
+    if hasattr(raw, "closed"):
+        with contextlib.suppress(AttributeError):
+            raw.closed = True  # so close() in __del__ never uploads the partial buffer
+
+
 @dataclass(frozen=True)
 class WrittenFile:
     path: str  # relative to the store root
@@ -150,6 +160,11 @@ class Store:
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
+        finally:
+            # s3fs/gcsfs keep the listing and answer later lookups from it: a file another process
+            # (a worker) writes there afterwards would read as missing. Listings here are one-shot.
+            if not self.local:
+                self.fs.invalidate_cache()
         root = self.root.rstrip("/") + "/"
         return sorted(p[len(root) :] if p.startswith(root) else p for p in found)
 
@@ -177,11 +192,17 @@ class Store:
                     os.unlink(tmp)
                 raise
         else:
-            # One object: visible only once the upload completes. A failed upload leaves nothing
-            # (or an incomplete multipart upload the store expires), never a partial object.
-            with self.fs.open(final, "wb") as raw:
+            # One object: visible only once the upload completes. A failed write is discarded (an
+            # fsspec file's ``__exit__`` would upload what it has), so it leaves nothing (or an
+            # aborted multipart upload), never a partial object, and an older object stays intact.
+            raw = self.fs.open(final, "wb")
+            try:
                 wrapper = HashingFile(raw)
                 yield wrapper
+            except BaseException:
+                _discard(raw)
+                raise
+            raw.close()
 
     def write_bytes(self, rel: str, data: bytes) -> WrittenFile:
         with self.open_atomic(rel) as f:
