@@ -69,6 +69,12 @@ class CaptionsConfig(StrictModel):
     model_dir: str | None = Field(
         None, description="Local directory of the VLM (config, weights, processor, chat template)."
     )
+    only_stage1_candidates: bool = Field(
+        False,
+        description="Caption only clips that can become stage-1 rows (a reference of at least "
+        "identity.min_reference_kind), so a VLM's cost goes only where its caption can be used. Off "
+        "by default: template captions are cheap and describe every kept clip; turn on with a VLM.",
+    )
     prompt: str = Field(
         "caption_v1",
         description="Prompt template: a name in configs/prompts/ or a YAML path; its version is "
