@@ -126,17 +126,19 @@ def source_pass(table: pa.Table, cfg: IdentityConfig) -> pa.Table:
             if lab is not None:
                 by_label[lab].append((ci, crop))
 
+    pools = {lab: _LabelCrops(rows, crops) for lab, crops in by_label.items()}
     out: list[dict[str, Any]] = []
     for ci, r in enumerate(rows):
         main = r.get("main_track")
         lab = label.get((ci, main)) if main is not None else None
         row = _clip_row(r, key[lab] if lab is not None else None)
-        if lab is not None:
-            target = _target(r, main)
-            cands = [_candidate(rows, ci, cj, crop, cfg) for cj, crop in by_label[lab]]
-            local = refs.select(target, [c for c in cands if c is not None], cfg, within, scale)
+        if lab is not None and lab in pools:
+            pool = pools[lab]
+            local = refs.select(_target(r, main), pool.candidates, cfg, within, scale, pool.kinds(ci, r, cfg))
             row["reference_images"] = local
             row["needs_cross"] = sum(x["kind"] == "cross_shot" for x in local) < cfg.references_per_clip
+        elif lab is not None:
+            row["needs_cross"] = True
         out.append(row)
 
     for lab in sorted(key):
@@ -172,29 +174,32 @@ def _target(r: dict[str, Any], main: int) -> refs.Target:
     )
 
 
-def _gap(a: dict[str, Any], b: dict[str, Any]) -> float:
-    a0, a1 = a.get("start_time") or 0.0, a.get("end_time") or 0.0
-    b0, b1 = b.get("start_time") or 0.0, b.get("end_time") or 0.0
-    return max(0.0, b0 - a1, a0 - b1)
+class _LabelCrops:
+    """Every crop of one source identity, with where it comes from (clip, shot, time span)."""
 
+    def __init__(self, rows: list[dict[str, Any]], crops: list[tuple[int, dict[str, Any]]]):
+        self.candidates = refs.CandidateSet(
+            [_as_candidate(rows[ci], crop, "same_clip") for ci, crop in crops]
+        )
+        self.clip = np.array([ci for ci, _ in crops], np.int64)
+        shots = [rows[ci].get("shot_index") for ci, _ in crops]
+        self.shot = np.array([-1 if s is None else s for s in shots], np.int64)
+        self.start = np.array([rows[ci].get("start_time") or 0.0 for ci, _ in crops], np.float64)
+        self.end = np.array([rows[ci].get("end_time") or 0.0 for ci, _ in crops], np.float64)
 
-def _candidate(
-    rows: list[dict], ci: int, cj: int, crop: dict[str, Any], cfg: IdentityConfig
-) -> refs.Candidate | None:
-    target, other = rows[ci], rows[cj]
-    if ci == cj:
-        kind = "same_clip"
-    elif (
-        target.get("shot_index") is not None
-        and other.get("shot_index") is not None
-        and (target["shot_index"] != other["shot_index"])
-    ):
-        kind = "cross_shot"
-    elif _gap(target, other) >= cfg.min_gap_seconds:
-        kind = "same_shot"
-    else:
-        return None
-    return _as_candidate(other, crop, kind)
+    def kinds(self, ci: int, row: dict[str, Any], cfg: IdentityConfig) -> np.ndarray:
+        """Kind rank of each crop as a reference for clip ``ci`` (-1: not a candidate): its own
+        frames are same_clip, another shot is cross_shot, the same shot counts (same_shot) only at
+        least min_gap_seconds away. Unknown shots count as the same shot."""
+        shot = row.get("shot_index")
+        start, end = row.get("start_time") or 0.0, row.get("end_time") or 0.0
+        gap = np.maximum(0.0, np.maximum(self.start - end, start - self.end))
+        kind = np.full(len(self.clip), -1, np.int64)
+        kind[gap >= cfg.min_gap_seconds] = refs.RANK["same_shot"]
+        if shot is not None:
+            kind[(self.shot >= 0) & (self.shot != shot)] = refs.RANK["cross_shot"]
+        kind[self.clip == ci] = refs.RANK["same_clip"]
+        return kind
 
 
 def _as_candidate(r: dict[str, Any], crop: dict[str, Any], kind: str) -> refs.Candidate:
@@ -242,6 +247,8 @@ def cross_pass(table: pa.Table, cfg: IdentityConfig) -> pa.Table:
     rows = table.to_pylist()
     clips = sorted((r for r in rows if r["row_type"] == CLIP), key=lambda r: r["clip_id"])
     pool = _pool(sorted((r for r in rows if r["row_type"] == EXEMPLAR), key=_exemplar_order), cfg.pool_size)
+    cands = refs.CandidateSet([_pooled(e) for e in pool])
+    pool_sources = np.array([e["source_id"] for e in pool], object)
     out = []
     for r in clips:
         backend = (r.get("reference_backend") or "").split("+")[0] or None
@@ -253,20 +260,26 @@ def cross_pass(table: pa.Table, cfg: IdentityConfig) -> pa.Table:
             contexts=[_vec(c) for c in r.get("contexts") or [] if c is not None],
             yaws=[float(y) for y in r.get("yaws") or []],
         )
-        cands = []
-        for e in pool:
-            if e["source_id"] == r["source_id"]:
-                continue
-            ref = e["reference_images"][0]
-            cands.append(refs.Candidate(
-                kind="cross_source", clip_id=ref["source_clip_id"], source_id=ref["source_id"], time=ref["time"],
-                image=ref["image"], box=ref["box"], yaw=float(e["yaws"][0] or 0.0),
-                context=_vec((e.get("contexts") or [None])[0]), embedding=np.asarray(e["embedding"], np.float32),
-            ))  # fmt: skip
-        cross = refs.select(target, cands, cfg, within, scale)
+        kinds = np.where(pool_sources == r["source_id"], -1, refs.RANK["cross_source"])
+        cross = refs.select(target, cands, cfg, within, scale, kinds)
         r["reference_images"] = refs.merge(r.get("reference_images") or [], cross, cfg.references_per_clip)
         out.append(output_row(r))
     return pa.Table.from_pylist(out, schema=output_schema())
+
+
+def _pooled(e: dict[str, Any]) -> refs.Candidate:
+    ref = e["reference_images"][0]
+    return refs.Candidate(
+        kind="cross_source",
+        clip_id=ref["source_clip_id"],
+        source_id=ref["source_id"],
+        time=ref["time"],
+        image=ref["image"],
+        box=ref["box"],
+        yaw=float(e["yaws"][0] or 0.0),
+        context=_vec((e.get("contexts") or [None])[0]),
+        embedding=np.asarray(e["embedding"], np.float32),
+    )
 
 
 def _exemplar_order(r: dict[str, Any]) -> tuple:

@@ -46,55 +46,102 @@ class Target:
     yaws: list[float]
 
 
-def context_similarity(contexts: Sequence[np.ndarray], other: np.ndarray | None) -> float | None:
-    """Highest dot product of ``other`` with the target's context descriptors (unit vectors); None
-    when either side has none or they come from different context backends (lengths differ)."""
-    if other is None:
-        return None
-    sims = [float(np.dot(c, other)) for c in contexts if c is not None and len(c) == len(other)]
-    return max(sims) if sims else None
-
-
 def similarity(distance: float, scale: float) -> float:
     """Identity similarity in [0, 1]: 1 - distance / (2 x the backend's same-person distance), so
     0.5 sits on the match threshold for every backend."""
     return float(min(1.0, max(0.0, 1.0 - distance / (2.0 * scale))))
 
 
-def select(
-    target: Target, candidates: Sequence[Candidate], cfg: IdentityConfig, max_distance: float, scale: float
-) -> list[dict[str, Any]]:
-    """Up to ``cfg.references_per_clip`` reference structs (triplet ``reference_images`` items)."""
-    scored = []
-    for c in candidates:
-        if c.kind not in RANK:
-            continue
-        d = float(
-            np.linalg.norm(np.asarray(c.embedding, np.float64) - np.asarray(target.embedding, np.float64))
+class CandidateSet:
+    """Candidates of one identity as arrays, so a clip's references cost a few vector operations
+    (a long source has thousands of crops per person)."""
+
+    def __init__(self, candidates: Sequence[Candidate]):
+        self.items = list(candidates)
+        n = len(self.items)
+        self.kind = np.array([RANK.get(c.kind, -1) for c in self.items], np.int64)
+        self.embeddings = (
+            np.stack([np.asarray(c.embedding, np.float32) for c in self.items]) if n else np.zeros((0, 1))
         )
-        if d > max_distance:
-            continue
-        ctx = context_similarity(target.contexts, c.context)
-        if c.kind == "same_shot" and (ctx is None or ctx >= cfg.same_shot_max_context):
-            continue
-        pose = min(1.0, min((abs(c.yaw - y) for y in target.yaws), default=0.0) / 45.0)
-        score = cfg.context_weight * (1.0 - (1.0 if ctx is None else ctx)) + cfg.pose_weight * pose
-        scored.append((RANK[c.kind], -score, d, c.clip_id, c.time, c, ctx))
-    scored.sort(key=lambda s: s[:5])
-    picked: list[tuple] = []
-    used_clips: set[str] = set()
-    for kind in range(len(KINDS)):
-        rest = [s for s in scored if s[0] == kind]
+        self.yaws = np.array([c.yaw for c in self.items], np.float64)
+        self.times = np.array([c.time for c in self.items], np.float64)
+        clip_ids = [c.clip_id for c in self.items]
+        rank = {cid: i for i, cid in enumerate(sorted(set(clip_ids)))}
+        self.clip_rank = np.array([rank[c] for c in clip_ids], np.int64)
+        lengths = [len(c.context) for c in self.items if c.context is not None]
+        self.context_dim = max(set(lengths), key=lengths.count) if lengths else 0
+        self.contexts = np.full((n, max(1, self.context_dim)), np.nan, np.float32)
+        for i, c in enumerate(self.items):
+            if c.context is not None and len(c.context) == self.context_dim:
+                self.contexts[i] = c.context
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def context_similarity(self, contexts: Sequence[np.ndarray]) -> np.ndarray:
+        """Per candidate: the highest dot product with the target's descriptors (NaN when unknown)."""
+        own = [c for c in contexts if c is not None and len(c) == self.context_dim]
+        if not own or not self.context_dim:
+            return np.full(len(self), np.nan)
+        return (self.contexts @ np.stack(own).T).max(1)
+
+
+def select(
+    target: Target,
+    candidates: CandidateSet,
+    cfg: IdentityConfig,
+    max_distance: float,
+    scale: float,
+    kinds: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``cfg.references_per_clip`` reference structs (triplet ``reference_images`` items).
+    ``kinds``: per candidate, its kind rank for this target (-1 = not a candidate); default: the
+    candidates' own kinds."""
+    if not len(candidates):
+        return []
+    kind = candidates.kind if kinds is None else kinds
+    d = np.linalg.norm(candidates.embeddings - np.asarray(target.embedding, np.float32), axis=1)
+    ctx = candidates.context_similarity(target.contexts)
+    ok = (kind >= 0) & (d <= max_distance)
+    same_shot = kind == RANK["same_shot"]
+    ok &= ~same_shot | (~np.isnan(ctx) & (ctx < cfg.same_shot_max_context))
+    if not ok.any():
+        return []
+    if target.yaws:
+        pose = np.min(np.abs(candidates.yaws[:, None] - np.asarray(target.yaws)[None, :]), axis=1) / 45.0
+        pose = np.minimum(pose, 1.0)
+    else:
+        pose = np.zeros(len(candidates))
+    score = cfg.context_weight * (1.0 - np.nan_to_num(ctx, nan=1.0)) + cfg.pose_weight * pose
+    idx = np.flatnonzero(ok)
+    # best kind, then highest score, then nearest, then clip id and time (deterministic)
+    order = idx[
+        np.lexsort((candidates.times[idx], candidates.clip_rank[idx], d[idx], -score[idx], kind[idx]))
+    ]
+    picked: list[int] = []
+    used_clips: set[int] = set()
+    for k in range(len(KINDS)):
+        rest = [int(i) for i in order if kind[i] == k]
         while rest and len(picked) < cfg.references_per_clip:
             # one crop per source clip first, then a second from a clip already used
-            i = next((i for i, s in enumerate(rest) if s[3] not in used_clips), 0)
-            s = rest.pop(i)
-            picked.append(s)
-            used_clips.add(s[3])
-    return [as_reference(s[5], similarity(s[2], scale), s[6]) for s in picked]
+            j = next((j for j, i in enumerate(rest) if candidates.clip_rank[i] not in used_clips), 0)
+            i = rest.pop(j)
+            picked.append(i)
+            used_clips.add(int(candidates.clip_rank[i]))
+    return [
+        as_reference(
+            candidates.items[i],
+            similarity(float(d[i]), scale),
+            None if np.isnan(ctx[i]) else float(ctx[i]),
+            KINDS[int(kind[i])],
+        )
+        for i in picked
+    ]
 
 
-def as_reference(c: Candidate, sim: float | None, ctx: float | None) -> dict[str, Any]:
+def as_reference(
+    c: Candidate, sim: float | None, ctx: float | None, kind: str | None = None
+) -> dict[str, Any]:
     return {
         "image": c.image,
         "source_clip_id": c.clip_id,
@@ -103,7 +150,7 @@ def as_reference(c: Candidate, sim: float | None, ctx: float | None) -> dict[str
         "box": [float(v) for v in c.box],
         "similarity": sim,
         "context_similarity": ctx,
-        "kind": c.kind,
+        "kind": kind or c.kind,
     }
 
 

@@ -78,7 +78,7 @@ def test_select_orders_kinds_filters_strangers_and_spreads_clips():
         _cand("cross_shot", "y", [0.2, 0], [1, 0]),
         _cand("cross_shot", "z", [3.0, 0], [0, 1]),  # a stranger: too far
     ]
-    out = refs.select(target, cands, cfg, max_distance=0.55, scale=0.55)
+    out = refs.select(target, refs.CandidateSet(cands), cfg, max_distance=0.55, scale=0.55)
     assert [r["kind"] for r in out] == ["cross_shot", "cross_shot", "cross_shot"]
     # the best context of clip x first, then clip y (one per clip), then x's second crop
     assert [r["source_clip_id"] for r in out] == ["x", "y", "x"]
@@ -86,7 +86,7 @@ def test_select_orders_kinds_filters_strangers_and_spreads_clips():
     assert all(r["source_clip_id"] != "z" for r in out)
     assert 0 < out[0]["similarity"] < 1
     cfg4 = IdentityConfig(references_per_clip=4)
-    out = refs.select(target, [c for c in cands if c.kind != "cross_shot"], cfg4, 0.55, 0.55)
+    out = refs.select(target, refs.CandidateSet([c for c in cands if c.kind != "cross_shot"]), cfg4, 0.55, 0.55)
     assert [(r["kind"], r["source_clip_id"]) for r in out] == [("same_shot", "n"), ("same_clip", "t")]
 
 
