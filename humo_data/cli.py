@@ -54,11 +54,18 @@ def curate(
     from humo_data.io.sources import SourcesError
     from humo_data.io.store import StoreError
     from humo_data.jobs.curate import ResumeConflict, run_curate
-    from humo_data.ray_compute import ClusterUnavailable
+    from humo_data.ray_compute import ClusterUnavailable, ResourcePlanError
 
     try:
         summary = run_curate(input, output, cfg, show_progress=progress)
-    except (SourcesError, ResumeConflict, ClusterUnavailable, LeaseHeld, StoreError) as err:
+    except (
+        SourcesError,
+        ResumeConflict,
+        ClusterUnavailable,
+        LeaseHeld,
+        StoreError,
+        ResourcePlanError,
+    ) as err:
         _fail(str(err))
     raise typer.Exit(0 if summary.ok else 1)
 

@@ -80,3 +80,55 @@ def map_stage(ds: Dataset, stage: Stage, *, concurrency: int | None = None, **ex
     if size:
         kwargs["compute"] = TaskPoolStrategy(size=size)
     return ds.map_batches(stage, **kwargs)
+
+
+class ResourcePlanError(RuntimeError):
+    """The stages' resource requests cannot run on this cluster (it would wait forever)."""
+
+
+def _min_actors(res: Resources) -> int:
+    return res.min_actors or res.concurrency or 1
+
+
+def fit_stages(stages: list[Stage], task_cpus: float, local: bool) -> tuple[list[Stage], list[str]]:
+    """Make sure the pipeline can run on the cluster it is on: actor pools hold their CPUs and GPUs
+    for the whole job, so pools that need more than the cluster has (with room for one source task)
+    would wait forever. On a local cluster the actors' CPU shares are scaled down to fit (noted);
+    on a remote cluster the job refuses with the numbers, before anything starts."""
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+    actors = [s for s in stages if s.actor]
+    need_gpus = sum(_min_actors(s.resources) * s.resources.num_gpus for s in actors)
+    if need_gpus > gpus:
+        wanted = ", ".join(
+            f"{s.name}: {s.resources.num_gpus:g} x {_min_actors(s.resources)}"
+            for s in actors
+            if s.resources.num_gpus
+        )
+        raise ResourcePlanError(
+            f"model stages need {need_gpus:g} GPU(s) ({wanted}) but the cluster has {gpus:g}. Use a GPU "
+            "cluster, or run those stages on CPU (set <section>.resources.num_gpus=0 and a CPU device/backend)."
+        )
+    need_cpus = sum(_min_actors(s.resources) * s.resources.num_cpus for s in actors)
+    budget = cpus - task_cpus
+    if need_cpus <= budget:
+        return stages, []
+    if not local:
+        wanted = ", ".join(f"{s.name}: {s.resources.num_cpus:g} x {_min_actors(s.resources)}" for s in actors)
+        raise ResourcePlanError(
+            f"model stage actors reserve {need_cpus:g} CPUs ({wanted}) and a source task needs {task_cpus:g}, "
+            f"but the cluster has {cpus:g}: the job would wait forever. Lower <section>.resources.num_cpus "
+            "or min_actors, or add nodes."
+        )
+    scale = max(budget, cpus * 0.5) / need_cpus
+    fitted = []
+    for s in stages:
+        if s.actor and s.resources.num_cpus:
+            res = s.resources.model_copy(update={"num_cpus": round(s.resources.num_cpus * scale, 3)})
+            s = type(s)(s.config.model_copy(update={"resources": res}))
+        fitted.append(s)
+    return fitted, [
+        f"local cluster has {cpus:g} CPUs: model-stage actors share them (CPU reservations x{scale:.2f})"
+    ]

@@ -50,8 +50,10 @@ class Committer:
         flush_every_seconds: float = 0.5,
         compact_every_seconds: float = 300.0,
         on_source_processed: Callable[[str], None] | None = None,
+        shard_stages: dict[str, str] | None = None,
     ):
         self.state = state
+        self.shard_stages = dict(shard_stages or {})  # stage hashes every new triplet shard reflects
         self.row_group_rows, self.compression = row_group_rows, compression
         self.flush_every, self.compact_every = flush_every_seconds, compact_every_seconds
         self.on_source_processed = on_source_processed or (lambda uri: None)
@@ -60,6 +62,7 @@ class Committer:
         self.seconds_committed = 0.0
         self.duplicates_dropped = 0
         self.retryable: list[str] = []
+        self.notes: list[str] = []
         self._last_flush = time.monotonic()
         self._load_open_sources()
 
@@ -182,6 +185,7 @@ class Committer:
                   "sources": sorted({r["source_uri"] for r in rows}), "counts": counts}  # fmt: skip
         if table == "triplets":
             record["seconds"] = counts["video_seconds"]
+            record["stages"] = dict(self.shard_stages)
         return record
 
     def _rewrite(

@@ -16,7 +16,8 @@ rewrites the manifest once and deletes the folded segments, and resume reads the
 ledger parts and the few segments after the last compaction, never a shard.
 
 Record types (one JSON object per line, ``t`` = type):
-    shard   {table, key, path, rows, bytes, sha256, sources: [uri], counts: {...}}
+    shard   {table, key, path, rows, bytes, sha256, sources: [uri], counts: {...}}; a shard with a
+            key the table already lists replaces that entry
     drop    {table, key}                  a shard replaced or removed (rewrites, takedowns)
     source  {uri, source_id, rows, stats} every row of the source is committed (ledger)
     retry   {uri, stage, detail}          a transient I/O failure: retry on the next run
@@ -156,6 +157,7 @@ class DatasetState:
         for part in self.store.list(LEDGER_DIR):
             for entry in _jsonl(self.store.read_bytes(part)):
                 self.finished[entry["uri"]] = entry
+        self._reindex()
         applied = m.get("log_applied", {})
         for seg in self.store.list(LOG_DIR):
             run, seq = _segment_id(seg)
@@ -225,8 +227,11 @@ class DatasetState:
             entry = {k: r[k] for k in ("key", "path", "rows", "bytes", "sha256")}
             entry.update({k: r[k] for k in ("stats", "stages", "hash", "seconds") if r.get(k) is not None})
             table = m["tables"].setdefault(r["table"], [])
+            index = self._index.setdefault(r["table"], {})
+            if r["key"] in index:  # a shard with the same key replaces the old one (rewrites, reruns)
+                m["tables"][r["table"]] = table = [e for e in table if e["key"] != r["key"]]
             table.append(entry)
-            self._index.setdefault(r["table"], {})[r["key"]] = entry
+            index[r["key"]] = entry
             add_counts(m["counts"], r.get("counts", {}))
             for uri in r.get("sources", []):
                 if uri not in self.finished:

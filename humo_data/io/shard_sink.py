@@ -74,6 +74,26 @@ def write_table(
     return {"path": rel, "rows": table.num_rows, "bytes": f.bytes, "sha256": f.sha256}
 
 
+def feature_table(rows: pa.Table, name: str) -> pa.Table | None:
+    """The ``features/<name>`` rows of working ``rows`` (those whose ``_features_<name>`` is set)."""
+    column = feature_work_column(name)
+    if column not in rows.column_names:
+        return None
+    present = rows.column(column).is_valid()
+    if not pc.any(present).as_py():
+        return None
+    rows = rows.filter(present)
+    spec = feature_spec(name).schema
+    struct = rows.column(column).combine_chunks()
+    arrays = []
+    for f in spec:
+        if f.name in FEATURE_KEYS:
+            arrays.append(rows.column(f.name).cast(f.type))
+        else:
+            arrays.append(pc.struct_field(struct, f.name).cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=spec)
+
+
 class ShardSink:
     """Ray Data callable (task pool): writes a batch as shards, returns commit records."""
 
@@ -147,20 +167,9 @@ class ShardSink:
         return records
 
     def _write_features(self, live: pa.Table, name: str, key: str) -> list[dict[str, Any]]:
-        column = feature_work_column(name)
-        present = live.column(column).is_valid()
-        if not pc.any(present).as_py():
+        table = feature_table(live, name)
+        if table is None:
             return []
-        rows = live.filter(present)
-        spec = feature_spec(name).schema
-        struct = rows.column(column).combine_chunks()
-        arrays = []
-        for f in spec:
-            if f.name in FEATURE_KEYS:
-                arrays.append(rows.column(f.name).cast(f.type))
-            else:
-                arrays.append(pc.struct_field(struct, f.name).cast(f.type))
-        table = pa.Table.from_arrays(arrays, schema=spec)
         rel = shard_name(f"features/{name}", key)
         info = write_table(self.store, rel, table, row_group_rows=self.row_group_rows * 4,
                            compression=self.compression)  # fmt: skip

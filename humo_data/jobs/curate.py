@@ -32,7 +32,8 @@ from humo_data.io.lease import Lease
 from humo_data.io.manifest import DatasetState, utc_now
 from humo_data.io.sources import SourceRef, list_sources
 from humo_data.io.store import Store
-from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
+from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns, stream_hashes
+from humo_data.jobs.stream import clip_stages, new_run_id, run_stream, stream_stage_infos
 
 
 class ResumeConflict(RuntimeError):
@@ -111,10 +112,12 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
             disable=not show_progress,
         )  # fmt: skip
         task = progress.add_task("curate", total=len(todo), clips=0)
+        stages = clip_stages(cfg)
         committer = Committer(
             state, row_group_rows=cfg.writer.row_group_rows, compression=cfg.writer.compression,
             compact_every_seconds=cfg.writer.compact_every_seconds,
             on_source_processed=lambda uri: progress.update(task, advance=1),
+            shard_stages=stream_hashes(stages),
         )  # fmt: skip
         retryable: list[str] = []
         unfinished: list[str] = []
@@ -128,15 +131,14 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
                     on_batch=lambda: progress.update(task, clips=committer.clips_committed),
                 )  # fmt: skip
                 retryable, unfinished = result.retryable, result.unfinished
+                notes += committer.notes
                 if result.duplicates_dropped:
                     notes.append(f"{result.duplicates_dropped} duplicate row(s) from retried work dropped")
         complete = not retryable and not unfinished
         state.record([{"t": "phase", "name": "stream", "status": "complete" if complete else "incomplete",
                        "at": utc_now()}])  # fmt: skip
         if complete:
-            from humo_data.jobs.finish import run_finish
-
-            run_finish(Dataset(store, state), cfg, console=console, show_progress=show_progress)
+            notes += run_later_phases(Dataset(store, state), cfg, stages, console)
         state.manifest["status"] = "complete" if complete else "running"
         state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
         state.compact()
@@ -158,6 +160,41 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
     )
     print_summary(summary, console)
     return summary
+
+
+def run_later_phases(ds: Dataset, cfg: CurateConfig, stages: list, console: Console) -> list[str]:
+    """Reruns of changed per-clip stages, identity, captions, then finish (each resumable)."""
+    from humo_data.jobs.finish import run_finish
+    from humo_data.ray_compute import init_ray
+
+    notes = []
+    init_ray(cfg.ray)
+    with console.status("[bold]later phases: reruns, identity, captions, finish"):
+        reran = run_reruns(ds, cfg, stages)
+        if reran:
+            notes.append(f"reran over committed rows: {', '.join(reran)}")
+        if run_identity_phase(ds, cfg):
+            notes.append("identity pass: references chosen")
+        captioned = run_captions_phase(ds, cfg)
+        if captioned:
+            notes.append(f"captions: {captioned} shard(s) captioned")
+        rewritten = run_finish(ds, cfg)
+        if rewritten:
+            notes.append(f"finish: {rewritten} shard(s) merged and flagged")
+    ds.state.record([{"t": "stage", "name": n, "info": i} for n, i in later_stage_infos(cfg).items()])
+    return notes
+
+
+def later_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
+    infos = {}
+    if cfg.identity.enabled and cfg.faces.enabled:
+        infos["identity"] = {"hash": cfg.identity.output_hash(), "backend": f"{cfg.faces.backend}-clusters"}
+    if cfg.captions.enabled:
+        from humo_data.captions import caption_stages
+
+        for s in caption_stages(cfg.captions):
+            infos["captions"] = {"hash": cfg.captions.output_hash(), **s.provenance()}
+    return infos
 
 
 def _write_report(output: str, console: Console) -> None:

@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 from humo_data.config import CurateConfig
 from humo_data.ids import reject_id_for
 from humo_data.io.dataset import Dataset
-from humo_data.io.shard_sink import write_table
+from humo_data.io.shard_sink import feature_table, write_table
 from humo_data.io.store import Store
-from humo_data.schema import rejects_schema, triplet_schema
+from humo_data.schema import FEATURE_TABLES, rejects_schema, triplet_schema
 
 #: how well a reference kind separates identity from context (the stage-1 gate's order)
 KIND_RANK = {"cross_source": 3, "cross_shot": 3, "same_shot": 2, "same_clip": 1}
@@ -175,6 +175,12 @@ def finish_shard(task: dict[str, Any]) -> dict[str, Any]:
     if rejected.any():
         records += _move_to_rejects(store, base.filter(pa.array(rejected)), entry["key"], task["gen"])
         base = base.filter(pa.array(~rejected))
+    for name in FEATURE_TABLES:  # a rerun of the stage that makes a feature table replaces it
+        features = feature_table(base, name)
+        if features is not None:
+            rel = f"features/{name}/part-{entry['key']}-g{task['gen']}.parquet"
+            info = write_table(store, rel, features, row_group_rows=64, compression=task["compression"])
+            records.append({"t": "shard", "table": f"features/{name}", "key": entry["key"], **info})
     flags = compute_flags(base, task["min_kind"], task["sync_enabled"])
     for name, vals in flags.items():
         base = base.set_column(

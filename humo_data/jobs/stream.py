@@ -90,7 +90,7 @@ def run_stream(
     import ray
 
     from humo_data.io.claims import SourceClaims
-    from humo_data.ray_compute import map_stage
+    from humo_data.ray_compute import fit_stages, map_stage
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
@@ -120,8 +120,11 @@ def run_stream(
     in_flight = cfg.ray.max_sources_in_flight
     ds = map_stage(ds, ProbeStage(cfg.probe, retries=wr.retries, backoff=wr.retry_backoff_seconds, claims=claims),
                    concurrency=in_flight)  # fmt: skip
-    ds = map_stage(ds, ClipCutStage(cut_config(cfg, clips_cfg)), concurrency=in_flight)
-    for stage in clip_stages(cfg):
+    cut = ClipCutStage(cut_config(cfg, clips_cfg))
+    ds = map_stage(ds, cut, concurrency=in_flight)
+    stages, notes = fit_stages(clip_stages(cfg), cut.resources.num_cpus, local=not cfg.ray.address)
+    committer.notes += notes
+    for stage in stages:
         ds = map_stage(ds, stage)
     sink = ShardSink(store.spec(), run_id, row_group_rows=wr.row_group_rows, compression=wr.compression)
     ds = ds.map_batches(sink, batch_size=wr.rows_per_shard, batch_format="pyarrow", num_cpus=SINK_CPUS)
