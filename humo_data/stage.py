@@ -90,6 +90,11 @@ class Stage(Generic[C]):
     def setup(self) -> None:
         """Load models / open handles. Runs once per worker, lazily before the first batch."""
 
+    def output_hash(self) -> str:
+        """Hash of the settings that change this stage's columns (a changed one reruns the stage
+        over committed rows). Stages configured by a shared section override it with their part."""
+        return self.config.output_hash()
+
     def provenance(self) -> dict[str, Any]:
         """What produced this stage's fields, for the manifest: backend name, weights path + sha256."""
         backend = getattr(self.config, "backend", None)

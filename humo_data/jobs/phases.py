@@ -47,7 +47,7 @@ SIDE_EXTRA = (REJECT_REASON, REJECT_DETAIL, "_reject_stage")
 
 
 def stage_hash(stage: Stage) -> str:
-    return stage.config.output_hash()
+    return stage.output_hash()
 
 
 def pending_keys(ds: Dataset, name: str, wanted_hash: str) -> list[dict[str, Any]]:
@@ -195,8 +195,15 @@ def run_shard_pipeline(
 
 
 def rerun_name(stage: Stage) -> str:
-    """Side-table name of a streaming stage (two quality stages share one config section)."""
-    return "face_quality" if type(stage).__name__ == "FaceQualityStage" else stage.name
+    """Side-table name of a streaming stage (stages sharing a name, e.g. the quality ones, by class)."""
+    return (
+        stage.name
+        if type(stage).__name__ in _FIRST_OF_NAME
+        else f"{stage.name}_{type(stage).__name__.lower()}"
+    )
+
+
+_FIRST_OF_NAME = {"QualityStage", "FaceStage", "AudioStage", "SyncStage", "CaptionStage"}
 
 
 def stream_hashes(stages: list[Stage]) -> dict[str, str]:

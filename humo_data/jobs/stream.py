@@ -8,7 +8,6 @@ columnar ``Stage`` objects in a fixed order; each is included when its config sa
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import uuid
@@ -25,14 +24,6 @@ from humo_data.io.store import Store
 from humo_data.media.probe import ProbeStage
 from humo_data.stage import Stage
 
-#: per-clip stages of the streaming pass, in order: (config section, module, class)
-STREAM_STAGES: tuple[tuple[str, str, str], ...] = (
-    ("quality", "humo_data.quality.stage", "QualityStage"),
-    ("faces", "humo_data.faces.stage", "FaceStage"),
-    ("quality", "humo_data.quality.stage", "FaceQualityStage"),
-    ("audio", "humo_data.audio.stage", "AudioStage"),
-    ("sync", "humo_data.sync.stage", "SyncStage"),
-)
 SINK_CPUS = 0.25  # shard writing is I/O: many small tasks, little CPU
 
 
@@ -44,16 +35,30 @@ def new_run_id() -> str:
 
 
 def clip_stages(cfg: CurateConfig) -> list[Stage]:
-    """The enabled per-clip stages, in order (each capability package owns its stage class)."""
-    stages = []
-    for section, module, cls in STREAM_STAGES:
-        sub = getattr(cfg, section)
-        if not sub.enabled:
-            continue
-        if section == "quality" and cls == "FaceQualityStage" and not cfg.faces.enabled:
-            continue
-        stage_cls = getattr(importlib.import_module(module), cls)
-        stages.append(stage_cls(sub))
+    """The enabled per-clip stages of the streaming pass, in order: quality (cheap gates first, so
+    models only see survivors), faces, face quality, audio, sync. Each capability package owns
+    its stage classes and builds them from its config section."""
+    stages: list[Stage] = []
+    if cfg.quality.enabled:
+        from humo_data.quality import quality_stages
+
+        stages += quality_stages(cfg.quality)
+    if cfg.faces.enabled:
+        from humo_data.faces.stage import FaceStage
+
+        stages.append(FaceStage(cfg.faces))
+        if cfg.quality.enabled:
+            from humo_data.quality import face_quality_stages
+
+            stages += face_quality_stages(cfg.quality)
+    if cfg.audio.enabled:
+        from humo_data.audio.stage import AudioStage
+
+        stages.append(AudioStage(cfg.audio))
+    if cfg.sync.enabled:
+        from humo_data.sync.stage import SyncStage
+
+        stages.append(SyncStage(cfg.sync))
     return stages
 
 
@@ -148,6 +153,7 @@ def stream_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
         "clips": {"hash": cfg.cut_hash(), "backend": "pyav-libx264+aac"},
     }
     for stage in clip_stages(cfg):
-        info = {"hash": stage.config.output_hash(), **stage.provenance()}
-        infos[stage.name] = info
+        from humo_data.jobs.phases import rerun_name
+
+        infos[rerun_name(stage)] = {"hash": stage.output_hash(), **stage.provenance()}
     return infos
