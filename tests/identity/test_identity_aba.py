@@ -13,13 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from humo_data.clips.cutter import cut_source
+from humo_data.config import load_config
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.stage import FaceStage
 from humo_data.identity.config import IdentityConfig
 from humo_data.identity.job import identity_table, run_identity
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
-from humo_data.stage import rows_to_table
-from tests.faces.face_rows import clip_rows
 from tests.identity.stage_rows import features_from_stage
 from tests.shared_media import media_file, needs_media
 
@@ -55,19 +55,29 @@ def _concat(parts: list[tuple[Path, float, float]], out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory) -> tuple[pa.Table, dict[str, str]]:
-    """Features of both sources (through the real face stage) and the person of each clip."""
+    """Features of both sources (the real cutter, then the face stage) and the person of each clip."""
     tmp = tmp_path_factory.mktemp("aba")
     a, b = media_file(PERSON_A), media_file(PERSON_B)
     aba = _concat([(a, 0, 4), (b, 0, 4), (a, 4, 4)], tmp / "aba.mp4")
     bb = _concat([(b, 6, 8)], tmp / "bb.mp4")
-    rows = clip_rows(aba, source_id="src-aba", shots=[(0, 4), (4, 8), (8, 12)])
-    rows += clip_rows(bb, source_id="src-b")
-    person = {
-        r["clip_id"]: ("A" if r["source_id"] == "src-aba" and r["shot_index"] != 1 else "B") for r in rows
-    }
-    out = FaceStage(FacesConfig())(rows_to_table(rows))
-    assert out.column("_reject_reason").null_count == out.num_rows
-    return features_from_stage(out), person
+    cfg = load_config("default", ["probe.require_audio=false"])
+    cut = [cut_source(str(f), cfg) for f in (aba, bb)]
+    columns = ["_kind", "clip_id", "source_id", "shot_index", "start_time", "end_time"]
+    clips = [r for t in cut for r in t.select(columns).to_pylist() if r["_kind"] == "clip"]
+    aba_id = cut[0].column("source_id")[0].as_py()
+    assert sorted(r["shot_index"] for r in clips if r["source_id"] == aba_id) == [
+        0,
+        1,
+        2,
+    ]  # the two hard cuts
+    person = {}
+    for r in clips:
+        middle = (r["start_time"] + r["end_time"]) / 2
+        person[r["clip_id"]] = "B" if r["source_id"] != aba_id or 4 <= middle < 8 else "A"
+    out = pa.concat_tables([FaceStage(FacesConfig())(t) for t in cut])
+    live = out.filter(pa.compute.equal(out.column("_kind"), "clip"))
+    assert live.column("_reject_reason").null_count == live.num_rows
+    return features_from_stage(live), person
 
 
 def _check_no_wrong_person(result: pa.Table, person: dict[str, str]) -> None:
@@ -81,7 +91,8 @@ def _check_no_wrong_person(result: pa.Table, person: dict[str, str]) -> None:
 
 def test_aba_alone(features):
     table, person = features
-    only_aba = table.filter(pa.compute.equal(table.column("source_id"), "src-aba"))
+    aba_id = table.column("source_id")[0].as_py()
+    only_aba = table.filter(pa.compute.equal(table.column("source_id"), aba_id))
     out = {r["clip_id"]: r for r in identity_table(only_aba, IdentityConfig()).to_pylist()}
     _check_no_wrong_person(identity_table(only_aba, IdentityConfig()), person)
     a_clips = [c for c in out if person[c] == "A"]
@@ -105,15 +116,18 @@ def test_second_source_of_b_gives_cross_source(features):
     sources = dict(
         zip(table.column("clip_id").to_pylist(), table.column("source_id").to_pylist(), strict=True)
     )
-    (b_clip,) = [c for c in out if person[c] == "B" and sources[c] == "src-aba"]
+    aba_id = sources[next(c for c in out if person[c] == "A")]
+    (b_clip,) = [c for c in out if person[c] == "B" and sources[c] == aba_id]
     assert out[b_clip]["reference_kind"] == "cross_source"
-    assert {r["source_id"] for r in out[b_clip]["reference_images"]} == {"src-b"}
+    assert {r["source_id"] for r in out[b_clip]["reference_images"]} == {
+        s for s in sources.values() if s != aba_id
+    }
     assert all(0.5 < r["similarity"] <= 1 for r in out[b_clip]["reference_images"])
     b_ids = {out[c]["identity_id"] for c in out if person[c] == "B"}
     a_ids = {out[c]["identity_id"] for c in out if person[c] == "A"}
     assert len(b_ids) == len(a_ids) == 1 and b_ids != a_ids
     for c in out:
-        if sources[c] == "src-b":
+        if sources[c] != aba_id:
             assert out[c]["reference_kind"] == "cross_source"
 
 
