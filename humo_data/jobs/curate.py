@@ -191,9 +191,13 @@ def later_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
         infos["identity"] = {"hash": cfg.identity.output_hash(), "backend": f"{cfg.faces.backend}-clusters"}
     if cfg.captions.enabled:
         from humo_data.captions import caption_stages
+        from humo_data.jobs.provenance import describe
+        from humo_data.quality import alignment_stages
 
         for s in caption_stages(cfg.captions):
-            infos["captions"] = {"hash": cfg.captions.output_hash(), **s.provenance()}
+            infos["captions"] = describe(s)
+        for s in alignment_stages(cfg.quality):
+            infos["caption_alignment"] = describe(s)
     return infos
 
 

@@ -152,8 +152,9 @@ def stream_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
         "shots": {"hash": cfg.section_hash("shots"), "backend": cfg.shots.backend},
         "clips": {"hash": cfg.cut_hash(), "backend": "pyav-libx264+aac"},
     }
-    for stage in clip_stages(cfg):
-        from humo_data.jobs.phases import rerun_name
+    from humo_data.jobs.phases import rerun_name
+    from humo_data.jobs.provenance import describe
 
-        infos[rerun_name(stage)] = {"hash": stage.output_hash(), **stage.provenance()}
+    for stage in clip_stages(cfg):
+        infos[rerun_name(stage)] = describe(stage)
     return infos
