@@ -73,6 +73,33 @@ class FaceQualityConfig(StrictModel):
     resources: Resources = Resources(num_cpus=1.0, batch_size=8)
 
 
+class TextConfig(StrictModel):
+    """Burned-in text (subtitles, tickers, titles) as the share of the frame inside text boxes."""
+
+    backend: Literal["none", "ppocr-det"] = Field(
+        "none",
+        description="'none' (quality_text_area stays null) or 'ppocr-det': PaddleOCR's PP-OCRv4 text "
+        "detector on onnxruntime, the ONNX file shipped in rapidocr-onnxruntime (pip install --no-deps).",
+    )
+    model: str | None = Field(
+        None, description="Local detector ONNX; None = the one in rapidocr-onnxruntime."
+    )
+    frames: int = Field(
+        2, ge=1, description="Sampled stills checked per clip (evenly chosen); the mean is kept."
+    )
+    long_side: int = Field(640, ge=128, description="Stills are resized to this long side for the detector.")
+    max_area: float | None = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="text_overlay above this share of the frame covered by text (people footage with "
+        "a watermark, a screen or glasses: <= 0.06; a few caption lines: 0.15-0.5). None = measure only.",
+    )
+    threads: int = Field(1, ge=1, description="onnxruntime threads per worker.")
+
+    unhashed: ClassVar[frozenset[str]] = frozenset({"threads"})
+
+
 class AlignmentConfig(StrictModel):
     """Caption-frame alignment (CLIP score), in the survivors-only phase right after captions."""
 
@@ -172,6 +199,7 @@ class QualityConfig(StrictModel):
         description="extreme_aspect when the content region's long/short side exceeds this (HuMo "
         "trains at 832x480 = 1.73). None = off.",
     )
+    text: TextConfig = TextConfig()
     aesthetic: AestheticConfig = AestheticConfig()
     face: FaceQualityConfig = FaceQualityConfig()
     alignment: AlignmentConfig = AlignmentConfig()

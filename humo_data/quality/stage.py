@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from humo_data.media.frames import decode_frames
 from humo_data.quality.aesthetic import AestheticStage
 from humo_data.quality.alignment import CaptionAlignmentStage
 from humo_data.quality.config import QualityConfig
@@ -29,8 +31,25 @@ class QualityStage(Stage[QualityConfig]):
     inputs = ("_frames", "_motion", "width", "height")
     outputs = (
         "quality_exposure", "quality_contrast", "quality_sharpness", "quality_motion",
-        "quality_border", "quality_backend",
+        "quality_border", "quality_text_area", "quality_backend",
     )  # fmt: skip
+
+    def setup(self) -> None:
+        text = self.config.text
+        self.text = None
+        if text.backend == "ppocr-det":
+            from humo_data.quality.text import TextDetector
+
+            self.text = TextDetector(text.model, text.long_side, text.threads)
+
+    @property
+    def backend(self) -> str:
+        """quality_backend: the technical metrics, plus the text detector when one runs."""
+        text = self.config.text.backend
+        return TECHNICAL_BACKEND + (f"+{text}" if text != "none" else "")
+
+    def provenance(self) -> dict[str, Any]:
+        return {"backend": self.backend, "text_model": self.config.text.model}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
@@ -54,10 +73,29 @@ class QualityStage(Stage[QualityConfig]):
             "quality_sharpness": q.sharpness,
             "quality_motion": q.motion,
             "quality_border": q.border,
-            "quality_backend": TECHNICAL_BACKEND,
+            "quality_backend": self.backend,
         }
         fails = judge(q, cfg)
+        if self.text is not None and not fails:  # the detector is the costly part: survivors only
+            area = self.text_area(frames)
+            out["quality_text_area"] = area
+            bound = cfg.text.max_area
+            if bound is not None and area > bound:
+                fails.append(("text_overlay", f"text_overlay text area {area:.3f} > {bound:.3f}"))
         if fails:
             out[REJECT_REASON] = fails[0][0]
             out[REJECT_DETAIL] = "; ".join(detail for _, detail in fails)
         return out
+
+    def text_area(self, frames: list[dict]) -> float:
+        """Median text-covered share of ``text.frames`` evenly picked stills: burned-in text stays
+        on screen, while the detector's false hits (glasses, a nose in a close-up) come and go."""
+        decoded = decode_frames(frames)
+        k = self.config.text.frames
+        picks = (
+            sorted({round(i * (len(decoded) - 1) / max(k - 1, 1)) for i in range(k)})
+            if k > 1
+            else [len(decoded) // 2]
+        )
+        assert self.text is not None
+        return float(np.median([self.text.area(decoded[i].rgb) for i in picks]))

@@ -125,7 +125,7 @@ def test_bad_input_gives_reasons_not_crashes(decoded):
     assert out["still"]["_reject_reason"] == "frozen" and "sampled" in out["still"]["_reject_detail"]
     assert out["moving"]["_reject_reason"] is None and out["moving"]["quality_motion"] is None
     assert out["tiny"]["quality_sharpness"] is not None
-    assert out["text"]["quality_sharpness"] is not None  # measured (no text gate yet), no crash
+    assert out["text"]["quality_sharpness"] is not None  # no text detector configured: measured, no crash
 
 
 def _text_overlay(rgb: np.ndarray) -> np.ndarray:
@@ -168,3 +168,22 @@ def test_frame_records_at_any_resolution_map_borders_to_clip_pixels(decoded):
     a, b = run([src, small])
     assert a["quality_border"] is not None and b["quality_border"] is not None
     assert np.abs(np.subtract(a["quality_border"], b["quality_border"])).max() <= 4
+
+
+def test_heavy_text_overlay_is_rejected_by_the_text_detector(decoded):
+    import importlib.util
+
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:  # its ONNX file is all we use
+        pytest.skip("the PP-OCR detector ships in rapidocr-onnxruntime (pip install --no-deps)")
+    from humo_data.quality.config import TextConfig
+
+    cfg = QualityConfig(enabled=True, text=TextConfig(backend="ppocr-det"))
+    rows = [row_from_frames(fr, clip_id=k) for k, fr in decoded.items()]
+    rows.append(row_from_frames([_text_overlay(f) for f in decoded["one_speaker"]], clip_id="captioned"))
+    out = {r["clip_id"]: r for r in run(rows, cfg)}
+    for k in decoded:
+        assert out[k]["_reject_reason"] is None, (k, out[k]["_reject_detail"])
+        assert out[k]["quality_text_area"] < cfg.text.max_area, (k, out[k]["quality_text_area"])
+        assert out[k]["quality_backend"] == "technical-v1+ppocr-det"
+    assert out["captioned"]["_reject_reason"] == "text_overlay"
+    assert "text area" in out["captioned"]["_reject_detail"] and out["captioned"]["quality_text_area"] > 0.1
