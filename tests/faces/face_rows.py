@@ -14,6 +14,7 @@ import av
 import cv2
 import numpy as np
 
+from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.media.frames import capped_size, frame_record
 
 FRACTIONS = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -96,3 +97,28 @@ def clip_rows(
                 "shot_backend": "test", "stage1": False, "stage2": False, "_frames": frames,
             })  # fmt: skip
     return rows
+
+
+def concat_clips(parts: list[tuple[Path, float, float]], out: Path) -> Path:
+    """Cut (file, start, seconds) pieces and join them at 512x512, 25 fps (a hard cut at each join)."""
+    args: list[str] = []
+    for src, start, seconds in parts:
+        args += ["-ss", str(start), "-t", str(seconds), "-i", safe_path(src)]
+    graph = "".join(f"[{i}:v]scale=512:512,fps=25,setsar=1,format=yuv420p[v{i}];" for i in range(len(parts)))
+    graph += "".join(f"[v{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=0[v]"
+    run_ffmpeg(
+        [
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-y",
+            safe_path(out),
+        ]
+    )
+    return out

@@ -8,8 +8,6 @@ no reference ever shows the other person.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
@@ -19,7 +17,7 @@ from humo_data.faces.config import FacesConfig
 from humo_data.faces.stage import FaceStage
 from humo_data.identity.config import IdentityConfig
 from humo_data.identity.job import identity_table, run_identity
-from humo_data.media.ffmpeg import run_ffmpeg, safe_path
+from tests.faces.face_rows import concat_clips
 from tests.identity.stage_rows import features_from_stage
 from tests.shared_media import media_file, needs_media
 
@@ -28,38 +26,13 @@ PERSON_A = "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"
 PERSON_B = "liveportrait_d10.mp4"
 
 
-def _concat(parts: list[tuple[Path, float, float]], out: Path) -> Path:
-    """Cut (file, start, seconds) pieces and join them at 512x512, 25 fps (a hard cut at each join)."""
-    args: list[str] = []
-    for src, start, seconds in parts:
-        args += ["-ss", str(start), "-t", str(seconds), "-i", safe_path(src)]
-    graph = "".join(f"[{i}:v]scale=512:512,fps=25,setsar=1,format=yuv420p[v{i}];" for i in range(len(parts)))
-    graph += "".join(f"[v{i}]" for i in range(len(parts))) + f"concat=n={len(parts)}:v=1:a=0[v]"
-    run_ffmpeg(
-        [
-            *args,
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-y",
-            safe_path(out),
-        ]
-    )
-    return out
-
-
 @pytest.fixture(scope="module")
 def features(tmp_path_factory) -> tuple[pa.Table, dict[str, str]]:
     """Features of both sources (the real cutter, then the face stage) and the person of each clip."""
     tmp = tmp_path_factory.mktemp("aba")
     a, b = media_file(PERSON_A), media_file(PERSON_B)
-    aba = _concat([(a, 0, 4), (b, 0, 4), (a, 4, 4)], tmp / "aba.mp4")
-    bb = _concat([(b, 6, 8)], tmp / "bb.mp4")
+    aba = concat_clips([(a, 0, 4), (b, 0, 4), (a, 4, 4)], tmp / "aba.mp4")
+    bb = concat_clips([(b, 6, 8)], tmp / "bb.mp4")
     cfg = load_config("default", ["probe.require_audio=false"])
     cut = [cut_source(str(f), cfg) for f in (aba, bb)]
     columns = ["_kind", "clip_id", "source_id", "shot_index", "start_time", "end_time"]

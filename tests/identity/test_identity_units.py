@@ -86,7 +86,9 @@ def test_select_orders_kinds_filters_strangers_and_spreads_clips():
     assert all(r["source_clip_id"] != "z" for r in out)
     assert 0 < out[0]["similarity"] < 1
     cfg4 = IdentityConfig(references_per_clip=4)
-    out = refs.select(target, refs.CandidateSet([c for c in cands if c.kind != "cross_shot"]), cfg4, 0.55, 0.55)
+    out = refs.select(
+        target, refs.CandidateSet([c for c in cands if c.kind != "cross_shot"]), cfg4, 0.55, 0.55
+    )
     assert [(r["kind"], r["source_clip_id"]) for r in out] == [("same_shot", "n"), ("same_clip", "t")]
 
 
