@@ -137,6 +137,9 @@ class AestheticStage(Stage[QualityConfig]):
     def resources(self) -> Resources:
         return self.config.aesthetic.resources
 
+    def output_hash(self) -> str:
+        return self.config.aesthetic.output_hash()
+
     def setup(self) -> None:
         cfg = self.config.aesthetic
         if cfg.backend == "none":

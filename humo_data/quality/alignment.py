@@ -33,6 +33,9 @@ class CaptionAlignmentStage(Stage[QualityConfig]):
     def resources(self) -> Resources:
         return self.config.alignment.resources
 
+    def output_hash(self) -> str:
+        return self.config.alignment.output_hash()
+
     def setup(self) -> None:
         from humo_data.quality.clip_model import ClipModel
 

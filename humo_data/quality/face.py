@@ -68,6 +68,9 @@ class FaceQualityStage(Stage[QualityConfig]):
     def resources(self) -> Resources:
         return self.config.face.resources
 
+    def output_hash(self) -> str:
+        return self.config.face.output_hash()
+
     def transform(self, live: pa.Table) -> dict[str, list]:
         cfg = self.config.face
         if not cfg.enabled:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from humo_data.config_base import short_hash
 from humo_data.media.frames import decode_frames
 from humo_data.quality.aesthetic import AestheticStage
 from humo_data.quality.alignment import CaptionAlignmentStage
@@ -50,6 +51,11 @@ class QualityStage(Stage[QualityConfig]):
 
     def provenance(self) -> dict[str, Any]:
         return {"backend": self.backend, "text_model": self.config.text.model}
+
+    def output_hash(self) -> str:
+        """The technical part of the quality section: the model stages hash their own subsections."""
+        dump = self.config.output_dump()
+        return short_hash({k: v for k, v in dump.items() if k not in ("face", "aesthetic", "alignment")})
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = {c: live.column(c).to_pylist() for c in self.inputs}

@@ -32,6 +32,7 @@ METRICS = (
     ("quality_sharpness", "sharpness (Laplacian variance, 360 px)", "sharpness_min", None, True),
     ("quality_motion", "motion (mean frame difference)", "motion_min", "motion_max", False),
     ("quality_face_sharpness", "face sharpness", "face.sharpness_min", None, True),
+    ("quality_text_area", "burned-in text (share of frame)", None, "text.max_area", False),
     ("quality_aesthetic", "aesthetic score", "aesthetic.min_score", None, False),
     ("quality_clip_score", "caption-frame CLIP score", "alignment.min_score", None, False),
 )

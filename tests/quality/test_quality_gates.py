@@ -187,3 +187,19 @@ def test_heavy_text_overlay_is_rejected_by_the_text_detector(decoded):
         assert out[k]["quality_backend"] == "technical-v1+ppocr-det"
     assert out["captioned"]["_reject_reason"] == "text_overlay"
     assert "text area" in out["captioned"]["_reject_detail"] and out["captioned"]["quality_text_area"] > 0.1
+
+
+def test_each_quality_stage_hashes_only_its_own_settings():
+    """A changed face threshold reruns face quality only; a changed frame threshold, the frame gates."""
+    from humo_data.quality import FaceQualityStage
+
+    base = QualityConfig()
+    face = base.model_copy(update={"face": base.face.model_copy(update={"sharpness_min": 3.0})})
+    frame = base.model_copy(update={"sharpness_min": 3.0})
+    assert (
+        QualityStage(base).output_hash()
+        == QualityStage(face).output_hash()
+        != QualityStage(frame).output_hash()
+    )
+    assert FaceQualityStage(base).output_hash() == FaceQualityStage(frame).output_hash()
+    assert FaceQualityStage(base).output_hash() != FaceQualityStage(face).output_hash()
