@@ -27,6 +27,13 @@ from humo_data.io.store import Store
 from humo_data.report.inspect import iter_rows, load_manifest, read_columns, shard_paths
 
 MAX_THUMBS = 24
+#: order of the per-clip filters in the funnel
+STAGE_ORDER = ("clips", "quality", "faces", "audio", "sync", "identity", "captions", "finish")
+CAPABILITY_SECTIONS = (
+    "humo_data.report.faces_section",
+    "humo_data.report.quality_section",
+    "humo_data.report.audio_section",
+)
 THUMB_WIDTH = 224
 JPEG_QUALITY = 80
 
@@ -60,8 +67,10 @@ def write_report(out_dir: str | Path, max_thumbs: int = MAX_THUMBS) -> Path:
         [
             _header(root, manifest),
             _funnel(manifest, clips, rejects),
+            _subsets(manifest),
             _rejects_section(rejects),
             _histograms(clips),
+            *_capability_sections(root),
             _thumb_grid(thumbs, len(clips)),
         ]
     )
@@ -105,7 +114,59 @@ def _funnel(manifest: dict[str, Any], clips: list[dict[str, Any]], rejects: list
         ("sources with clips", with_clips),
         ("clips", len(clips)),
     ]
+    clip_rejects = Counter(r["stage"] for r in rejects if r.get("clip_id"))
+    cut = len(clips) + sum(clip_rejects.values())
+    steps.append(("clips cut", cut))
+    left = cut
+    for stage in STAGE_ORDER:
+        if clip_rejects.get(stage):
+            left -= clip_rejects[stage]
+            steps.append((f"after {stage} ({clip_rejects[stage]} rejected)", left))
+    for stage, n in clip_rejects.items():  # stages outside the usual order (dedup, takedown, ...)
+        if stage not in STAGE_ORDER:
+            left -= n
+            steps.append((f"after {stage} ({n} rejected)", left))
+    subsets = counts.get("subsets") or {}
+    if subsets:
+        steps += [
+            ("stage 1 rows", int(subsets.get("stage1", 0))),
+            ("stage 2 rows", int(subsets.get("stage2", 0))),
+        ]
     return "<h2>Funnel</h2>" + _bars([(k, v) for k, v in steps], unit="")
+
+
+def _subsets(manifest: dict[str, Any]) -> str:
+    """Why rows are not stage 1 / stage 2 (subset gates keep rows; they are not rejects)."""
+    sub = manifest.get("counts", {}).get("subsets") or {}
+    if not sub:
+        return ""
+    parts = ["<h2>Subsets: stage 1 (subject) and stage 2 (audio-visual sync)</h2>"]
+    for key, title in (("stage1_reason", "not stage 1, by first failed gate"),
+                       ("stage2_reason", "not stage 2, by first failed gate"),
+                       ("reference_kind", "best reference kind per row"),
+                       ("stage2_by_language", "stage-2 rows by spoken language")):  # fmt: skip
+        items = sorted((sub.get(key) or {}).items(), key=lambda kv: -kv[1])
+        if items:
+            parts.append(f"<h3>{html.escape(title)}</h3>" + _bars(items, unit=""))
+    return "".join(parts)
+
+
+def _capability_sections(root: str) -> list[str]:
+    """Sections the capability packages contribute (faces, quality/captions, audio/sync); a broken
+    section becomes a note, never a missing report."""
+    import importlib
+
+    out = []
+    for module in CAPABILITY_SECTIONS:
+        try:
+            out.append(importlib.import_module(module).section(root))
+        except ModuleNotFoundError:
+            continue
+        except Exception as err:  # noqa: BLE001 - the rest of the report still helps
+            out.append(
+                f"<p class='warn'>{html.escape(module)}: section not rendered ({html.escape(str(err))})</p>"
+            )
+    return out
 
 
 def _rejects_section(rejects: list[dict[str, Any]]) -> str:
