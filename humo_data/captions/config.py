@@ -25,9 +25,10 @@ class TemplateConfig(StrictModel):
         0.05, ge=0, le=1, description="speech_ratio at or below this, with no transcript, reads as silent."
     )
     shot_scales: tuple[float, float, float] = Field(
-        (0.5, 0.25, 0.1),
+        (0.6, 0.3, 0.12),
         description="Face height / frame height at or above which the shot is an extreme close-up, a "
-        "close-up, a medium shot (below the last: a wide shot).",
+        "close-up, a medium shot (below the last: a wide shot). Face boxes are tight (brows to chin), "
+        "so a head filling the frame measures about 0.6.",
     )
     motion_levels: tuple[float, float, float] = Field(
         (0.002, 0.01, 0.03),
