@@ -41,6 +41,12 @@ META = [m[0] for m in METRICS] + [
     "caption_prompt_version", "caption_reason",
 ]  # fmt: skip
 THUMB_WIDTH = 200
+STYLE = (
+    "<style>section.quality .charts, section.quality .grid { display: flex; flex-wrap: wrap; gap: 12px; }"
+    " section.quality figure { margin: 0; max-width: 330px; } section.quality .stats { font-size: 11px; color: #555; }"
+    " section.quality figure.thumb { width: 200px; } section.quality figcaption { font-size: 11px; }"
+    " section.quality .nomedia { width: 200px; height: 112px; background: #eee; font-size: 11px; }</style>"
+)
 
 
 def section(dataset_root: str, max_items: int = 12) -> str:
@@ -53,6 +59,7 @@ def section(dataset_root: str, max_items: int = 12) -> str:
     qcfg = (ds.manifest.get("config") or {}).get("quality") or {}
     parts = [
         "<section class='quality'><h2>Quality and captions</h2>",
+        STYLE,
         _distributions(rows, qcfg),
         _reject_table(rejects, rows),
         _captions(rows),
@@ -110,6 +117,8 @@ def svg_histogram(
     lo, hi = min(xs + [tx(m) for m in marks]), max(xs + [tx(m) for m in marks])
     if math.isclose(lo, hi):
         lo, hi = lo - 0.5, hi + 0.5
+    pad = 0.04 * (hi - lo)  # thresholds at the extremes stay visible inside the frame
+    lo, hi = lo - pad, hi + pad
     counts, _ = np.histogram(xs, bins=bins, range=(lo, hi))
     peak = int(counts.max()) or 1
     bw = width / bins
