@@ -82,6 +82,23 @@ class CaptionStage(Stage[CaptionsConfig]):
                 return None
         return CaptionRequest(frames=frames, seconds=seconds, row=row)
 
+    def generate(
+        self, requests: list[CaptionRequest], retry: bool
+    ) -> tuple[list[str | None], list[str | None]]:
+        """Answers for a batch; when the batch fails (one odd clip: an aspect ratio the processor
+        refuses), each clip alone, so only the clip that fails gets an error instead of a crash."""
+        try:
+            return self.captioner.generate(requests, retry=retry), [None] * len(requests)
+        except (ValueError, RuntimeError) as err:
+            if len(requests) == 1:
+                return [None], [f"{type(err).__name__}: {err}"[:300]]
+        answers, errors = [], []
+        for r in requests:
+            a, e = self.generate([r], retry)
+            answers += a
+            errors += e
+        return answers, errors
+
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = [c for c in self.inputs if c in live.column_names]
         rows = live.select(cols).to_pylist()
@@ -103,10 +120,12 @@ class CaptionStage(Stage[CaptionsConfig]):
         for attempt in range(attempts):
             if not pending:
                 break
-            answers = self.captioner.generate([requests[i] for i in pending], retry=attempt > 0)
+            answers, errors = self.generate([requests[i] for i in pending], retry=attempt > 0)
             still = []
-            for i, answer in zip(pending, answers, strict=True):
-                if self.captioner.free_text:
+            for i, answer, error in zip(pending, answers, errors, strict=True):
+                if error is not None:
+                    captions[i], reasons[i] = None, f"vlm_error {error}"
+                elif self.captioner.free_text:
                     captions[i], reasons[i] = clean_caption(
                         answer, self.config.min_words, self.config.max_words
                     )

@@ -132,3 +132,16 @@ def test_length_bounds():
     assert truncate_words("one two three four five six", 4) == "one two three four."
     assert clean_caption("A man sits.", 5, 50) == (None, "too_short 3 words < 5")
     assert clean_caption("word " * 30, 1, 100)[1].startswith("repetitive")
+
+
+def test_a_clip_the_processor_refuses_gets_a_reason_and_the_batch_goes_on(vlm_dir, rows):
+    import numpy as np
+
+    from humo_data.media.frames import frame_record
+
+    sliver = dict(rows[0], clip_id="sliver", _frames=[frame_record(0, 0.0, np.zeros((8, 3000, 3), np.uint8))])
+    stage = CaptionStage(vlm(vlm_dir, batch_clips=4, retries=0, max_pixels=3000 * 8))
+    out = stage(rows_to_table([rows[1], sliver])).to_pylist()
+    assert out[1]["caption"] is None and out[1]["caption_reason"].startswith("vlm_error")
+    assert (out[0]["caption"] is None) != (out[0]["caption_reason"] is None)
+    assert not (out[0]["caption_reason"] or "").startswith("vlm_error")
