@@ -60,7 +60,9 @@ class VllmConfig(StrictModel):
 
 
 class CaptionsConfig(StrictModel):
-    enabled: bool = Field(False, description="Caption the survivors (after identity).")
+    enabled: bool = Field(
+        True, description="Caption the survivors (after identity); stage 1 needs a caption."
+    )
     backend: Literal["template", "transformers", "vllm"] = Field(
         "template",
         description="Captioner: 'template' (offline default: measured facts, a placeholder), "

@@ -113,6 +113,7 @@ def test_wording_follows_the_measured_values(facts, expected, absent):
 
 
 def test_stage_builder_and_disabled_default():
-    assert caption_stages(CaptionsConfig()) == []  # off until the lead wires it
+    assert [type(s).__name__ for s in caption_stages(CaptionsConfig())] == ["CaptionStage"]  # on by default
+    assert caption_stages(CaptionsConfig(enabled=False)) == []
     assert [type(s).__name__ for s in caption_stages(CFG)] == ["CaptionStage"]
     assert caption_stages(CaptionsConfig(enabled=True, backend="vllm", model_dir="/m")) == []
