@@ -247,8 +247,15 @@ class FaceStage(Stage[FacesConfig]):
                 n = cfg.crops_main if t == 0 else cfg.crops_other
                 if n <= 0:
                     continue
+                # embedded detections first (a crop with its own embedding is checked image by image
+                # in the identity pass), then the rest; the largest, spread in time
+                embedded = [r for r in g if c.face(r).embedding is not None]
                 areas = {r: c.face(r).area * max(c.face(r).score, 1e-3) for r in g}
-                jobs.extend((ci, t, ref) for ref in tracks.pick_for_embedding(g, areas, n))
+                picks = tracks.pick_for_embedding(embedded, areas, n)
+                if len(picks) < n:
+                    rest = [r for r in g if r not in picks]
+                    picks += tracks.pick_for_embedding(rest, areas, n - len(picks))
+                jobs.extend((ci, t, ref) for ref in sorted(picks))
         if not jobs:
             return
         contexts = self.context.describe(
@@ -267,4 +274,5 @@ class FaceStage(Stage[FacesConfig]):
                 "box": box,
                 "yaw": geometry.yaw_degrees(face, self.backend),
                 "context": ctx.tolist(),
+                "embedding": None if face.embedding is None else face.embedding.tolist(),
             })  # fmt: skip

@@ -39,7 +39,7 @@ def fragments(boxes: list[list[np.ndarray]], min_iou: float) -> list[list[Ref]]:
 
 
 def pick_for_embedding(frag: list[Ref], areas: dict[Ref, float], n: int) -> list[Ref]:
-    """Up to ``n`` detections of a fragment to embed: the largest first, then spread in time."""
+    """Up to ``n`` detections (which to embed, which to crop): the largest first, then spread in time."""
     if len(frag) <= n:
         return list(frag)
     chosen = [max(frag, key=lambda r: areas[r])]

@@ -212,7 +212,8 @@ def _as_candidate(r: dict[str, Any], crop: dict[str, Any], kind: str) -> refs.Ca
         box=list(crop["box"] or []),
         yaw=float(crop["yaw"] or 0.0),
         context=_vec(crop.get("context")),
-        embedding=np.asarray(r["track_embeddings"][crop["track"]], np.float32),
+        # the crop's own embedding (image by image), else its track's mean
+        embedding=np.asarray(crop.get("embedding") or r["track_embeddings"][crop["track"]], np.float32),
     )
 
 
