@@ -64,6 +64,13 @@ class AsrConfig(StrictModel):
     max_new_tokens: int | None = Field(
         None, ge=1, description="Cap on tokens per Whisper window (None = the model's limit)."
     )
+    pocketsphinx_options: dict[str, float | int | bool] = Field(
+        {"beam": 1e-40, "wbeam": 1e-20, "pbeam": 1e-40, "maxhmmpf": 3000, "maxwpf": 5, "pl_window": 10, "topn": 2,
+         "fwdflat": False},
+        description="pocketsphinx decoder options. The default narrows the search (beams, HMMs per frame, "
+        "no flat-lexicon pass): ~3x faster than pocketsphinx's defaults on one core, with the same words "
+        "on clear speech; {} = pocketsphinx's own defaults.",
+    )  # fmt: skip
     min_speech_seconds: float = Field(
         0.3, ge=0, description="Clips with less VAD speech than this get no transcript (saves ASR time)."
     )
@@ -137,7 +144,7 @@ class DiarizationConfig(StrictModel):
 
 
 class AudioConfig(StrictModel):
-    enabled: bool = Field(False, description="Run the audio stage in the streaming pass.")
+    enabled: bool = Field(True, description="Run the audio stage in the streaming pass.")
     sample_rate: int = Field(16000, description="Sample rate of the PCM the cutter hands on (_audio_pcm).")
     vad: VadConfig = VadConfig()
     asr: AsrConfig = AsrConfig()

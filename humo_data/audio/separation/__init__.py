@@ -16,6 +16,9 @@ from humo_data.registry import Registry
 
 class Separator:
     backend_name: ClassVar[str] = "separator"
+    #: True for a learned vocal separator, whose vocals the VAD may find more speech in than the mix;
+    #: False for an enhancer: the speech it measures never exceeds what the VAD heard in the mix
+    reveals_speech: ClassVar[bool] = True
 
     def __init__(self, config: SeparationConfig):
         self.config = config

@@ -21,6 +21,8 @@ SR = 16000
 
 @SEPARATORS.register("spectral-gating")
 class SpectralGating(Separator):
+    reveals_speech = False  # what it leaves of music reads as speech to the VAD
+
     def separate(self, wave: np.ndarray, vad_probs: np.ndarray) -> np.ndarray:
         if len(wave) < N_FFT:
             return wave.astype(np.float32)

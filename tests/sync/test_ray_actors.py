@@ -1,0 +1,34 @@
+"""AudioStage and SyncStage as Ray Data actor pools (the job's path), on two real clips."""
+
+import pytest
+
+from tests.audio.media_rows import SILENT, TALKING, cached_row
+from tests.shared_media import needs_media
+
+
+@needs_media
+@pytest.mark.slow
+def test_audio_then_sync_as_actor_pools():
+    ray = pytest.importorskip("ray")
+    from humo_data.audio.config import AudioConfig
+    from humo_data.audio.stage import AudioStage
+    from humo_data.ray_compute import map_stage
+    from humo_data.stage import rows_to_table
+    from humo_data.sync.config import SyncConfig
+    from humo_data.sync.stage import SyncStage
+
+    table = rows_to_table([cached_row(*TALKING[0]), cached_row(*SILENT)])
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, logging_level="ERROR")
+    try:
+        ds = ray.data.from_arrow(table)
+        ds = map_stage(ds, AudioStage(AudioConfig()))
+        ds = map_stage(ds, SyncStage(SyncConfig()))
+        rows = sorted(ds.take_all(), key=lambda r: r["source_uri"])
+    finally:
+        ray.shutdown()
+    silent, talking = rows  # liveportrait_d19 < sadtalker
+    assert talking["speech_ratio"] > 0.6 and talking["sync_backend"] == "landmark-envelope-xcorr"
+    assert talking["stage2_reason"] is None and talking["sync_offset_frames"] is not None
+    assert silent["stage2_reason"] == "not_enough_speech" and silent["sync_offset_frames"] is None
+    assert all(r["_reject_reason"] is None for r in rows)
+    assert all(r["_audio_pcm"] is None for r in rows)  # consumed by the sync stage
