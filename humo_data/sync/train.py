@@ -214,7 +214,7 @@ def train_syncnet(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        report.losses.append(float(loss))
+        report.losses.append(float(loss.detach()))
         if log_every and (step + 1) % log_every == 0:
             print(f"step {step + 1}/{steps} loss {np.mean(report.losses[-log_every:]):.3f}", flush=True)
     eval_rng = random.Random(seed + 1)
