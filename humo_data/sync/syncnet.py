@@ -85,6 +85,8 @@ class SyncNetScorer(SyncScorer):
 
     def score(self, clip: SyncInput) -> SyncResult:
         cfg = self.config
+        if abs(clip.fps - 25.0) > 0.01:  # SyncNet pairs 5 frames with 20 MFCC frames: 25 fps only
+            return SyncResult(None, 0.0, "sync_needs_25fps")
         crops: list[np.ndarray] = []
         last: list[np.ndarray | None] = [None]
 
