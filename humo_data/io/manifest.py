@@ -42,6 +42,9 @@ MANIFEST_NAME = "_manifest.json"
 LOG_DIR = "_log"
 LEDGER_DIR = "_ledger"
 V1_LEDGER = "_ledger.jsonl"
+# Compact JSON: json's C encoder only runs without indent. At 100k shards an indented manifest took
+# ~4.6x longer to write (2.1 s vs 0.46 s, 29 vs 22 MB), and compaction holds up the commit loop.
+MANIFEST_INDENT: int | None = None
 DATA_TABLES = ("triplets", "rejects", *(f"features/{n}" for n in FEATURE_TABLES))
 TRACKED_PACKAGES = (
     "humo-data", "ray", "pyarrow", "av", "scenedetect-headless", "scenedetect", "numpy",
@@ -137,7 +140,7 @@ class DatasetState:
     def create(self, config: dict[str, Any], config_hash: str) -> None:
         self.manifest = empty_manifest(config, config_hash)
         self._reindex()
-        self.store.write_json(MANIFEST_NAME, self.manifest)
+        self.store.write_json(MANIFEST_NAME, self.manifest, indent=MANIFEST_INDENT)
 
     # --- loading --------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -218,7 +221,7 @@ class DatasetState:
         self.manifest["counts"]["sources_done"] = len(self.finished)
         self.manifest["counts"]["subsets"] = self.subset_counts()
         self.manifest["packages"] = package_versions()
-        self.store.write_json(MANIFEST_NAME, self.manifest)
+        self.store.write_json(MANIFEST_NAME, self.manifest, indent=MANIFEST_INDENT)
 
     def _apply(self, r: dict[str, Any]) -> None:
         m = self.manifest
