@@ -4,7 +4,8 @@ Working rows come from the real cutter (``cut_source``: sampled frames + motion,
 hands them on) for every video in the shared media (audio not required, so silent sources count
 too). Cutting is not timed; only the stages are, in this process, one CPU:
 
-  1. ``quality``: QualityStage (decode five JPEG stills as luma, metrics, borders, gates);
+  1. ``quality``: QualityStage (decode five JPEG stills as luma, metrics, borders, gates), and
+     again with the optional burned-in text detector (PP-OCRv4 det on onnxruntime) when installed;
   2. ``face_quality``: FaceQualityStage on dlib face tracks of the same clips (detection not timed);
   3. ``template_captions``: CaptionStage with the offline template captioner.
 
@@ -17,6 +18,7 @@ timed on random tiny models.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -36,6 +38,7 @@ from humo_data.clips.cutter import cut_source  # noqa: E402
 from humo_data.config import load_config  # noqa: E402
 from humo_data.media.frames import decode_frames  # noqa: E402
 from humo_data.quality import FaceQualityStage, QualityConfig, QualityStage  # noqa: E402
+from humo_data.quality.config import TextConfig  # noqa: E402
 from humo_data.stage import live_mask  # noqa: E402
 
 VIDEO_EXT = (".mp4", ".mov", ".mkv")
@@ -60,6 +63,21 @@ def dlib_tracks(table: pa.Table) -> pa.Table:
     return table.set_column(i, "face_track", pa.array(tracks, type=table.schema.field("face_track").type))
 
 
+def video_seconds(table: pa.Table) -> float:
+    starts, ends = table.column("start_time").to_pylist(), table.column("end_time").to_pylist()
+    return float(sum(e - s for s, e in zip(starts, ends, strict=True)))
+
+
+def cost(sec: float, rows: int, video_s: float) -> dict:
+    return {
+        "seconds": round(sec, 5),
+        "clips": rows,
+        "ms_per_clip": round(1000 * sec / max(rows, 1), 3),
+        "cpu_seconds_per_video_second": round(sec / max(video_s, 1e-9), 6),
+        "video_seconds_per_cpu_second": round(video_s / max(sec, 1e-9), 1),
+    }
+
+
 def timed(stage, table: pa.Table, repeats: int) -> float:
     """Median seconds of ``stage(table)`` over ``repeats`` runs (setup excluded)."""
     stage._ensure_ready()
@@ -81,14 +99,7 @@ def main(
     table = pa.concat_tables(tables)
     table = table.filter(pa.array(live_mask(table)))
     clips = table.num_rows
-    seconds = float(
-        sum(
-            e - s
-            for s, e in zip(
-                table.column("start_time").to_pylist(), table.column("end_time").to_pylist(), strict=True
-            )
-        )
-    )
+    seconds = video_seconds(table)
     stills = sum(len(f or []) for f in table.column("_frames").to_pylist())
 
     quality = QualityStage(QualityConfig())
@@ -96,29 +107,16 @@ def main(
     gated = quality(table)
     rejected = [r for r in gated.column("_reject_reason").to_pylist() if r]
     survivors = gated.filter(pa.array(live_mask(gated)))
+    text = None
+    if importlib.util.find_spec("rapidocr_onnxruntime") is not None:  # optional text detector
+        t_cfg = QualityConfig(text=TextConfig(backend="ppocr-det"))
+        text = {**cost(timed(QualityStage(t_cfg), table, repeats), clips, seconds),
+                "note": "QualityStage with quality.text.backend=ppocr-det (3 stills at 640 px long side, survivors of the other gates)"}  # fmt: skip
     with_faces = dlib_tracks(survivors)
     f_s = timed(FaceQualityStage(QualityConfig()), with_faces, repeats)
     c_s = timed(CaptionStage(CaptionsConfig(enabled=True)), with_faces, repeats)
 
-    def cost(sec: float, rows: int, video_s: float) -> dict:
-        return {
-            "seconds": round(sec, 5),
-            "clips": rows,
-            "ms_per_clip": round(1000 * sec / max(rows, 1), 3),
-            "cpu_seconds_per_video_second": round(sec / max(video_s, 1e-9), 6),
-            "video_seconds_per_cpu_second": round(video_s / max(sec, 1e-9), 1),
-        }
-
-    surv_seconds = float(
-        sum(
-            e - s
-            for s, e in zip(
-                survivors.column("start_time").to_pylist(),
-                survivors.column("end_time").to_pylist(),
-                strict=True,
-            )
-        )
-    )
+    surv_seconds = video_seconds(survivors)
     result = {
         "benchmark": "quality_cost",
         "machine": {
@@ -127,21 +125,23 @@ def main(
             "python": platform.python_version(),
             "load_average_1m_at_start": round(os.getloadavg()[0], 2),
             "note": "one process, one thread of work; the machine is shared, so timings are upper bounds",
-        },  # fmt: skip
+        },
         "input": {
             "files": len(tables),
             "clips": clips,
             "video_seconds": round(seconds, 2),
             "sampled_stills": stills,
             "still_short_side_cap": cfg.frames.short_side,
-        },  # fmt: skip
+        },
         "quality": {
             **cost(q_s, clips, seconds),
             "rejected": len(rejected),
             "rejects_by_reason": {r: rejected.count(r) for r in sorted(set(rejected))},
-        },  # fmt: skip
+        },
         "face_quality": cost(f_s, survivors.num_rows, surv_seconds),
         "template_captions": cost(c_s, survivors.num_rows, surv_seconds),
+        "quality_with_text_detector": text
+        or "not measured: rapidocr-onnxruntime (the detector's ONNX) not installed",
         "not_measured": {
             "aesthetic_laion_mlp": "needs real CLIP ViT-L/14 + head weights (none offline); a random tiny model's speed says nothing",
             "clip_alignment": "needs real open_clip weights; same reason",
