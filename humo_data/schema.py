@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 TRIPLET_VERSION = 2
-REJECTS_VERSION = 1
+REJECTS_VERSION = 2
 MANIFEST_VERSION = 2
 
 #: triplet columns renamed since an older version: old name -> current name. Readers of v1 shards

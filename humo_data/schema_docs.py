@@ -32,7 +32,7 @@ OUT/
   _log/<run>-<seq>.jsonl          commit records since the last compaction (replayed by readers of humo-data)
   _ledger/<run>-<seq>.jsonl       finished sources (resume); not part of the read contract
   triplets/part-<key>.parquet     triplet.v2.json: one row per accepted clip
-  rejects/part-<key>.parquet      rejects.v1.json: one row per rejected source or clip
+  rejects/part-<key>.parquet      rejects.v2.json: one row per rejected source or clip
   features/faces/part-<key>.parquet  features_faces.v1.json: per-clip face data keyed by clip_id
   tables/<stage>/part-<key>.parquet  side tables of later phases, merged into triplets by the finish phase
   report/index.html               human-readable report

@@ -222,7 +222,7 @@ def write_dataset(
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     manifest = {
         "format": "humo-data",
-        "schema_versions": {"triplet": 2, "rejects": 1, "manifest": 2},
+        "schema_versions": {"triplet": 2, "rejects": 2, "manifest": 2},
         "status": status,
         "created_at": now,
         "updated_at": now,

@@ -178,7 +178,7 @@ class ShardSink:
     def _write_rejects(self, rows: pa.Table, key: str) -> list[dict[str, Any]]:
         light = rows.select(
             ["source_uri", "source_id", "clip_id", "_reject_stage", "_reject_reason", "_reject_detail",
-             "start_time", "end_time", "_unit", "_unit_parts", "_kind"]
+             "start_time", "end_time", "_unit", "_unit_parts", "_kind", "source_meta"]
         ).to_pylist()  # fmt: skip
         out_rows = []
         for r in light:
@@ -186,6 +186,7 @@ class ShardSink:
                 "reject_id": reject_id_for(r), "source_id": r["source_id"], "source_uri": r["source_uri"],
                 "clip_id": r["clip_id"], "stage": r["_reject_stage"] or "unknown", "reason": r["_reject_reason"],
                 "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"],
+                "source_meta": r["source_meta"],
             })  # fmt: skip
         table = pa.Table.from_pylist(out_rows, schema=rejects_schema())
         rel = shard_name("rejects", key)

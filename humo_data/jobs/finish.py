@@ -209,13 +209,14 @@ def finish_shard(task: dict[str, Any]) -> dict[str, Any]:
 
 def _move_to_rejects(store: Store, rows: pa.Table, key: str, gen: int) -> list[dict[str, Any]]:
     light = rows.select([c for c in ("source_uri", "source_id", "clip_id", "start_time", "end_time", "_reject_stage",
-                                     "_reject_reason", "_reject_detail") if c in rows.column_names]).to_pylist()  # fmt: skip
+                                     "_reject_reason", "_reject_detail", "source_meta") if c in rows.column_names]).to_pylist()  # fmt: skip
     out = []
     for r in light:
         r.setdefault("_reject_stage", None)
         out.append({"reject_id": reject_id_for(r), "source_id": r["source_id"], "source_uri": r["source_uri"],
                     "clip_id": r["clip_id"], "stage": r.get("_reject_stage") or "finish", "reason": r["_reject_reason"],
-                    "detail": r.get("_reject_detail"), "start_time": r["start_time"], "end_time": r["end_time"]})  # fmt: skip
+                    "detail": r.get("_reject_detail"), "start_time": r["start_time"], "end_time": r["end_time"],
+                    "source_meta": r.get("source_meta")})  # fmt: skip
     table = pa.Table.from_pylist(out, schema=rejects_schema())
     rel = f"rejects/part-{key}-g{gen}.parquet"
     info = write_table(store, rel, table, row_group_rows=4096, compression="zstd")

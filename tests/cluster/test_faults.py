@@ -244,11 +244,6 @@ def test_manifest_columns_reach_every_triplet_as_source_meta(runs):
     assert urls == sorted((f"https://example.org/videos/{n}",) for n in by_source)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rejects schema v1 has no source_meta column yet (issue 12 item 7: every row of a source "
-    "carries its provenance); remove this mark when rejects gain it",
-)
 def test_manifest_columns_reach_every_reject_as_source_meta(runs):
     rejects = _table(runs.out, "rejects")
     assert {Path(r["source_uri"]).name for r in rejects} >= {"dark.mp4", "gone.mp4"}
