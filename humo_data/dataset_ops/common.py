@@ -1,0 +1,154 @@
+"""What every dataset-level operation shares: the lease, the readiness check, the run record, the
+curate settings it must honour, and per-shard work on Ray (or in process).
+
+    with dataset_op("out/", "dedup") as op:      # lease held, leftovers removed, status "running"
+        ...                                       # records through op.ds.state
+        op.done({"rejected": 3})                  # phase record, status "complete", compaction
+
+A killed operation leaves status "running" and its phase "incomplete": rerunning it (or any other
+operation) resumes; ``humo-data validate`` reports the unfinished state meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from humo_data.config import CurateConfig, RayConfig
+from humo_data.io.dataset import Dataset, DatasetNotFound, leftover_files
+from humo_data.io.lease import Lease
+from humo_data.io.manifest import MANIFEST_NAME, DatasetState, utc_now
+from humo_data.io.store import Store
+
+#: phases the dataset operations record (their "incomplete" state lets another operation resume)
+OP_PHASES = ("dedup", "split", "takedown")
+
+
+class DatasetNotReady(RuntimeError):
+    """The dataset is not finished (a curate run is incomplete); the message says what to do."""
+
+
+def new_op_id() -> str:
+    """Sortable run id of an operation; shard keys start with it, so it is alphanumeric."""
+    return f"o{int(time.time()):x}{uuid.uuid4().hex[:6]}"
+
+
+def curate_config(manifest: dict[str, Any]) -> CurateConfig:
+    """The settings the dataset was curated with (flags, shard sizes); defaults for an imported
+    dataset or a config this version no longer reads."""
+    try:
+        return CurateConfig.model_validate(manifest.get("config") or {})
+    except Exception:  # noqa: BLE001 - importer options, or an older config: the defaults serve
+        return CurateConfig()
+
+
+def check_ready(manifest: dict[str, Any]) -> None:
+    phases = manifest.get("phases", {})
+    resuming = [p for p in OP_PHASES if phases.get(p, {}).get("status") == "incomplete"]
+    stream = phases.get("stream", {}).get("status")
+    if stream not in (None, "complete") or (manifest.get("status") != "complete" and not resuming):
+        raise DatasetNotReady(
+            f"the dataset is not finished (status {manifest.get('status')!r}, stream {stream!r}): rerun "
+            "the same `humo-data curate` command until it completes, then run this operation"
+        )
+
+
+@dataclass
+class OpRun:
+    ds: Dataset
+    name: str
+    run_id: str
+    previous: dict[str, Any] = field(default_factory=dict)  # the phase record before this run
+    notes: list[str] = field(default_factory=list)
+    _done: bool = False
+
+    @property
+    def state(self) -> DatasetState:
+        return self.ds.state
+
+    def done(self, info: dict[str, Any] | None = None) -> None:
+        """Record the phase as complete (with ``info``) and the dataset as complete again."""
+        self.state.record(
+            [{"t": "phase", "name": self.name, "status": "complete", "at": utc_now(), **(info or {})}]
+        )
+        self.state.manifest["status"] = "complete"
+        self._done = True
+
+
+@contextmanager
+def dataset_op(
+    output: str, name: str, *, lease_seconds: float = 60.0, mark_running: bool = True
+) -> Iterator[OpRun]:
+    """Open ``output`` for operation ``name``: lease, readiness, leftovers, run record."""
+    store = Store.open(str(output), create=False)
+    if not store.exists(MANIFEST_NAME):
+        raise DatasetNotFound(f"{output}: no {MANIFEST_NAME}; expected the output of `humo-data curate`")
+    run_id = new_op_id()
+    with Lease(store, run_id, lease_seconds):
+        state = DatasetState(store, run_id=run_id)
+        check_ready(state.manifest)
+        ds = Dataset(store, state)
+        op = OpRun(ds, name, run_id, previous=dict(state.manifest["phases"].get(name, {})))
+        removed = leftover_files(ds)
+        store.delete_many(removed)
+        if removed:
+            op.notes.append(f"removed {len(removed)} uncommitted file(s) of an earlier run")
+        state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
+                                            "input": f"humo-data {name}", "resumed": False}}])  # fmt: skip
+        if mark_running:
+            state.record([{"t": "phase", "name": name, "status": "incomplete", "at": utc_now()}])
+            state.manifest["status"] = "running"
+            state.compact()  # readers (validate, inspect) see the operation in progress
+        yield op
+        state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
+        if not op._done and mark_running:
+            return  # an operation that stopped early stays "incomplete" (rerun it to resume)
+        state.compact()
+
+
+def ensure_ray(cfg: RayConfig) -> None:
+    from humo_data.ray_compute import init_ray
+
+    init_ray(cfg)
+
+
+def run_tasks(fn: Callable[[dict[str, Any]], dict[str, Any]], tasks: list[dict[str, Any]], num_cpus: float = 1.0,
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """``fn`` over ``tasks`` as Ray tasks when Ray is up (results in completion order, streamed to
+    ``on_result``), else here in order."""
+    import ray
+
+    results: list[dict[str, Any]] = []
+    if not ray.is_initialized() or len(tasks) <= 1:
+        for t in tasks:
+            r = fn(t)
+            results.append(r)
+            if on_result:
+                on_result(r)
+        return results
+    remote = ray.remote(num_cpus=num_cpus)(fn)
+    pending = [remote.remote(t) for t in tasks]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        r = ray.get(ready[0])
+        results.append(r)
+        if on_result:
+            on_result(r)
+    return results
+
+
+def pending_side_tables(ds: Dataset) -> list[str]:
+    return [t for t, entries in ds.manifest["tables"].items() if t.startswith("tables/") and entries]
+
+
+def merge_pending(ds: Dataset) -> int:
+    """Run the finish phase when side tables wait (a killed operation's, or an unfinished rerun)."""
+    if not pending_side_tables(ds):
+        return 0
+    from humo_data.jobs.finish import run_finish
+
+    return run_finish(ds, curate_config(ds.manifest))

@@ -1,0 +1,185 @@
+"""Is clip B a near-duplicate of clip A? And which clip of a duplicate group stays?
+
+``verify`` slides B's motion series along A's in half-bin steps (shift ``s``: B's bin j lies on
+A's bin j + s), within a few bins of the shifts the keys suggested (or every shift when none did),
+and
+calls the pair duplicates when, at the best shift,
+
+- the aligned overlap is long enough (min_overlap_seconds, and min_overlap_fraction of the shorter
+  clip: two windows of a re-upload trimmed by 1 s overlap 3 s of 4 with one original window and 1 s
+  with the next; only the first is a duplicate),
+- the motion agrees: median over the grid cells of the per-cell correlation >= min_similarity
+  (different windows of one talking-head video move differently), and
+- the appearance agrees: median Hamming distance of the aligned per-bin pHashes <= max_phash_distance
+  (or the clip embeddings' cosine, for an embedding backend), so a different video that happens
+  to move alike is not a duplicate.
+
+Two still clips (no motion) are compared by appearance alone, tighter. A still and a moving clip
+never match.
+
+``choose_keepers`` is leader selection over the duplicate pairs: clips in keep order (best first);
+a clip is kept unless it duplicates a clip already kept, and then names the best such clip. Unlike
+connected components this never drops a clip for resembling a clip that was itself dropped: with
+A ~ B ~ C, where A and C do not overlap, A and C both stay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from humo_data.dataset_ops.config import DedupConfig
+from humo_data.dataset_ops.signatures import Signature
+
+
+@dataclass(frozen=True)
+class Match:
+    a: int
+    b: int
+    similarity: float  # motion correlation (or appearance similarity for stills)
+    shift: float  # bins (halves too): b's bin j lies on a's bin j + shift
+    overlap: int  # aligned bins
+    phash_distance: float  # median over aligned bins (NaN for an embedding backend)
+    static: bool = False
+
+    def describe(self, step: float) -> str:
+        what = (
+            f"still image, pHash {self.phash_distance:.0f}/63"
+            if self.static
+            else f"motion r={self.similarity:.2f}"
+            + (f", pHash {self.phash_distance:.0f}/63" if not math.isnan(self.phash_distance) else "")
+            + f" over {self.overlap * step:.1f} s"
+        )
+        return f"{what}, shift {self.shift * step:+.1f} s"
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bit differences of two uint64 arrays, element-wise."""
+    x = np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))
+    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(1)
+
+
+def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None or len(a) != len(b):
+        return float("nan")
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+def needed_overlap(na: int, nb: int, step: float, cfg: DedupConfig) -> int:
+    return max(
+        2,
+        math.ceil(cfg.min_overlap_seconds / step - 1e-9),
+        math.ceil(cfg.min_overlap_fraction * min(na, nb) - 1e-9),
+    )
+
+
+def motion_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Median over channels of the Pearson correlation of two aligned [n, channels] series; a
+    channel that does not move in either clip counts as 0."""
+    za = (a - a.mean(0)) / (a.std(0) + 1e-6)
+    zb = (b - b.mean(0)) / (b.std(0) + 1e-6)
+    return float(np.median((za * zb).mean(0)))
+
+
+def verify(a: Signature, b: Signature, cfg: DedupConfig, ia: int = 0, ib: int = 1,
+           hints: Iterable[int] | None = None) -> Match | None:  # fmt: skip
+    """The duplicate evidence for clips ``a`` and ``b`` (indices ``ia``/``ib`` recorded), or None."""
+    embedding = a.backend != "phash" and b.backend != "phash"
+    sa, sb = a.is_static(cfg.static_motion), b.is_static(cfg.static_motion)
+    if sa or sb:
+        if not (sa and sb) or a.bins == 0 or b.bins == 0:
+            return None
+        d = float(hamming(a.phash[a.bins // 2 : a.bins // 2 + 1], b.phash[b.bins // 2 : b.bins // 2 + 1])[0])
+        if d > cfg.static_phash_distance:
+            return None
+        if embedding and not _cosine(a.vector, b.vector) >= cfg.min_embedding_similarity:
+            return None
+        return Match(ia, ib, 1.0 - d / 63.0, 0, min(a.bins, b.bins), d, static=True)
+    na, nb = a.bins, b.bins
+    need = needed_overlap(na, nb, a.step, cfg)
+    if min(na, nb) < need:
+        return None
+    if hints is None:
+        shifts: Iterable[int] = range(need - nb, na - need + 1)
+    else:
+        r = cfg.search_shift_bins
+        shifts = sorted({h + d for h in hints for d in range(-r, r + 2)})
+    # b read half a bin later (interpolated): copies trimmed by a fraction of a bin line up too
+    b_half = (b.motion[:-1] + b.motion[1:]) / 2
+    best: tuple[float, float, int] | None = None
+    for s in shifts:
+        for series, shift in ((b.motion, float(s)), (b_half, s - 0.5)):
+            i0, i1 = max(0, s), min(na, len(series) + s)
+            if i1 - i0 < need:
+                continue
+            r_s = motion_correlation(a.motion[i0:i1], series[i0 - s : i1 - s])
+            if best is None or r_s > best[0] + 1e-9:
+                best = (r_s, shift, i1 - i0)
+    if best is None or best[0] < cfg.min_similarity:
+        return None
+    r_best, shift, n = best
+    s = int(math.floor(shift + 0.5))
+    i0, i1 = max(0, s), min(na, nb + s)
+    distance = float("nan")
+    if embedding:
+        if not _cosine(a.vector, b.vector) >= cfg.min_embedding_similarity:
+            return None
+    else:
+        distance = float(np.median(hamming(a.phash[i0:i1], b.phash[i0 - s : i1 - s])))
+        if distance > cfg.max_phash_distance:
+            return None
+    return Match(ia, ib, r_best, shift, n, distance)
+
+
+# --- which clip stays ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A clip that leaves the dataset as a near-duplicate of ``kept``."""
+
+    clip: int
+    kept: int
+    match: Match
+
+
+def keep_rank(meta: Sequence[dict], order: Sequence[str]) -> list[tuple]:
+    """Sort key per clip: best first by ``order`` (higher is better, missing = worst), then clip_id."""
+
+    def value(row: dict, key: str) -> float:
+        if key == "duration":
+            v = (row.get("end_time") or 0.0) - (row.get("start_time") or 0.0)
+        elif key == "source_pixels":
+            v = (row.get("source_width") or 0) * (row.get("source_height") or 0)
+        else:
+            v = row.get(key)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return math.inf
+        return -float(v)
+
+    return [(*(value(r, k) for k in order), r["clip_id"]) for r in meta]
+
+
+def choose_keepers(ranks: Sequence[tuple], matches: Sequence[Match]) -> list[Decision]:
+    """Leader selection over duplicate pairs (see the module doc); ``ranks[i]`` orders clip i."""
+    neighbours: dict[int, list[Match]] = {}
+    for m in matches:
+        neighbours.setdefault(m.a, []).append(m)
+        neighbours.setdefault(m.b, []).append(m)
+    kept: set[int] = set()
+    out: list[Decision] = []
+    for clip in sorted(neighbours, key=lambda i: ranks[i]):
+        leaders = [
+            (ranks[other], other, m)
+            for m in neighbours[clip]
+            if (other := m.b if m.a == clip else m.a) in kept
+        ]
+        if leaders:
+            _, leader, m = min(leaders, key=lambda x: x[0])
+            out.append(Decision(clip, leader, m))
+        else:
+            kept.add(clip)
+    return out

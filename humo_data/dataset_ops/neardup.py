@@ -1,0 +1,211 @@
+"""The near-duplicate search as functions of blocks of clips, shared by the Ray job (dedup.py) and
+the in-memory runner (``find_near_duplicates``, tests and small sets).
+
+    signature rows + meta rows ──make_block──> Block (global clip numbers start..start+n)
+    every Block ──index_bundle──> faiss key index + vector index + source code of every clip
+    Block + bundle ──block_matches──> candidate pairs ──verify──> Match (other blocks read lazily)
+    all matches ──choose_keepers──> decisions (clip, kept clip, evidence)
+
+Each Block holds its clips' signatures and the few metadata the keep order needs; the bundle holds
+one key per motion anchor (~1-2 per second of video) and one vector per clip. Nothing holds a pair
+matrix: the work per clip is its keys' nearest neighbours plus a few verifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from humo_data.dataset_ops.config import DedupConfig
+from humo_data.dataset_ops.index import (
+    Keys,
+    build_index,
+    deserialize,
+    key_candidates,
+    serialize,
+    vector_candidates,
+)
+from humo_data.dataset_ops.matching import Decision, Match, choose_keepers, keep_rank, verify
+from humo_data.dataset_ops.signatures import Signature, index_keys, query_keys
+
+#: metadata columns of the triplets the keep order and the reject rows need
+META_COLUMNS = (
+    "clip_id", "source_id", "start_time", "end_time", "stage1", "stage2", "source_width", "source_height",
+    "quality_aesthetic", "quality_sharpness",
+)  # fmt: skip
+
+
+def source_code(source_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(source_id.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+@dataclass
+class Block:
+    """Clips ``start .. start + len(meta)`` of the dataset's numbering."""
+
+    start: int
+    meta: list[dict[str, Any]]  # META_COLUMNS + "_shard" per clip
+    signatures: list[Signature | None]
+    ranks: list[tuple] = field(default_factory=list)
+    keys: Keys | None = None  # indexed keys (moving clips)
+    queries: Keys | None = None  # query keys (anchors +-1 bin)
+    vector_owner: np.ndarray | None = None
+    vectors: np.ndarray | None = None
+    needs_vector_query: np.ndarray | None = None  # global ids of clips without usable keys
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def signature(self, g: int) -> Signature | None:
+        return self.signatures[g - self.start]
+
+
+def make_block(
+    start: int, meta: list[dict[str, Any]], signatures: list[Signature | None], cfg: DedupConfig
+) -> Block:
+    block = Block(start, meta, signatures, keep_rank(meta, cfg.keep_order))
+    keys, queries, v_owner, vectors, vector_queries = [], [], [], [], []
+    for i, sig in enumerate(signatures):
+        g = start + i
+        if sig is None:
+            continue
+        if sig.vector is not None:
+            v_owner.append(g)
+            vectors.append(sig.vector)
+        if sig.is_static(cfg.static_motion):
+            vector_queries.append(g)
+            continue
+        k, kc = index_keys(sig.motion, cfg)
+        q, qc = query_keys(sig.motion, cfg)
+        if len(k):
+            keys.append(Keys(k, np.full(len(k), g, np.int64), kc))
+        if len(q):
+            queries.append(Keys(q, np.full(len(q), g, np.int64), qc))
+        else:
+            vector_queries.append(g)
+    block.keys, block.queries = Keys.concat(keys), Keys.concat(queries)
+    block.vector_owner = np.asarray(v_owner, np.int64)
+    block.vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), np.float32)
+    block.needs_vector_query = np.asarray(vector_queries, np.int64)
+    return block
+
+
+@dataclass
+class Bundle:
+    """What every search task shares: both indexes (serialised) and every clip's source code."""
+
+    key_index: np.ndarray
+    key_owner: np.ndarray
+    key_centre: np.ndarray
+    vector_index: np.ndarray
+    vector_owner: np.ndarray
+    sources: np.ndarray  # [N] int64, by global clip number
+
+    def indexed_keys(self) -> Keys:
+        return Keys(np.zeros((0, 1), np.float32), self.key_owner, self.key_centre)
+
+
+def index_bundle(blocks: Sequence[Block] | Callable[[], Any], total: int, cfg: DedupConfig) -> Bundle:
+    """Both indexes over every block (``blocks``: a sequence, or a callable yielding blocks one at a
+    time so only one is in memory besides the keys)."""
+    sources = np.zeros(total, np.int64)
+    keys, v_owner, vectors = [], [], []
+    for block in blocks() if callable(blocks) else blocks:
+        for i, m in enumerate(block.meta):
+            sources[block.start + i] = source_code(m["source_id"])
+        keys.append(block.keys)
+        v_owner.append(block.vector_owner)
+        vectors.append(block.vectors)
+    all_keys = Keys.concat(keys)
+    vec = [v for v in vectors if len(v)]
+    dims = {v.shape[1] for v in vec}
+    vec_matrix = np.concatenate(vec) if len(dims) == 1 else np.zeros((0, 1), np.float32)
+    return Bundle(
+        key_index=serialize(build_index(all_keys.vectors, cfg)),
+        key_owner=all_keys.owner,
+        key_centre=all_keys.centre,
+        vector_index=serialize(build_index(vec_matrix, cfg)),
+        vector_owner=np.concatenate(v_owner) if len(dims) == 1 else np.zeros(0, np.int64),
+        sources=sources,
+    )
+
+
+def block_matches(
+    block: Block,
+    bundle: Bundle,
+    lookup: Callable[[int], tuple[Signature | None, tuple, dict]],
+    cfg: DedupConfig,
+) -> list[tuple[Match, tuple, tuple, dict, dict]]:
+    """Verified duplicate pairs whose first clip lies in ``block``: (match, rank a, rank b, meta a,
+    meta b). ``lookup(g)`` gives any clip's signature, rank and meta (other blocks, read lazily)."""
+    lo = block.start
+    pairs = key_candidates(
+        deserialize(bundle.key_index), bundle.indexed_keys(), block.queries, bundle.sources, cfg
+    )
+    if len(block.needs_vector_query):
+        local = block.needs_vector_query - lo
+        sigs = [block.signatures[i] for i in local]
+        with_vec = [i for i, s in enumerate(sigs) if s is not None and s.vector is not None]
+        if with_vec:
+            qv = np.stack([sigs[i].vector for i in with_vec]).astype(np.float32)
+            for pair in vector_candidates(
+                deserialize(bundle.vector_index), bundle.vector_owner, qv,
+                block.needs_vector_query[with_vec], bundle.sources, cfg,
+            ):  # fmt: skip
+                pairs.setdefault(pair, set())
+    out = []
+    # a pair found from both ends is verified twice (at most); decisions() keeps one
+    for (a, b), hints in sorted(pairs.items()):
+        sa, ra, ma = lookup(a)
+        sb, rb, mb = lookup(b)
+        if sa is None or sb is None:
+            continue
+        m = verify(sa, sb, cfg, a, b, hints or None)
+        if m is not None:
+            out.append((m, ra, rb, ma, mb))
+    return out
+
+
+def decisions(matches: Sequence[tuple[Match, tuple, tuple, dict, dict]]) -> list[tuple[dict, dict, Match]]:
+    """(meta of the clip that goes, meta of the clip it duplicates, evidence), deterministic."""
+    ranks: dict[int, tuple] = {}
+    metas: dict[int, dict] = {}
+    unique: dict[tuple[int, int], Match] = {}
+    for m, ra, rb, ma, mb in matches:
+        ranks[m.a], ranks[m.b], metas[m.a], metas[m.b] = ra, rb, ma, mb
+        prev = unique.get((m.a, m.b))
+        if prev is None or m.similarity > prev.similarity:
+            unique[(m.a, m.b)] = m
+    chosen: list[Decision] = choose_keepers(ranks, list(unique.values()))
+    return [
+        (metas[d.clip], metas[d.kept], d.match)
+        for d in sorted(chosen, key=lambda d: metas[d.clip]["clip_id"])
+    ]
+
+
+def reject_detail(kept: dict[str, Any], match: Match, step: float) -> str:
+    return f"near_duplicate of {kept['clip_id']} (source {kept['source_id']}): {match.describe(step)}"
+
+
+# --- in memory ----------------------------------------------------------------------------------
+
+
+def find_near_duplicates(
+    signature_rows: Sequence[dict[str, Any]], meta: Sequence[dict[str, Any]], cfg: DedupConfig
+) -> list[tuple[dict, dict, Match]]:
+    """The whole search in this process (same functions as the Ray job). ``signature_rows``: rows
+    of features/signatures; ``meta``: triplet rows with META_COLUMNS. Clips without a signature
+    row take no part."""
+    by_id = {r["clip_id"]: Signature.from_row(r) for r in signature_rows if r.get("motion") is not None}
+    meta = sorted(meta, key=lambda r: r["clip_id"])
+    block = make_block(0, list(meta), [by_id.get(m["clip_id"]) for m in meta], cfg)
+    bundle = index_bundle([block], len(block), cfg)
+
+    def lookup(g: int):
+        return block.signature(g), block.ranks[g], block.meta[g]
+
+    return decisions(block_matches(block, bundle, lookup, cfg))
