@@ -12,7 +12,7 @@ from humo_data.media.frames import frame_record
 from humo_data.quality import QualityConfig, QualityStage, quality_stages
 from humo_data.quality.metrics import sharpness
 from humo_data.stage import rows_to_table
-from tests.quality.clip_rows import blurred, decode_rgb, frozen, letterboxed, row_from_frames
+from tests.quality.clip_rows import blurred, decode_rgb, frozen, letterboxed, row_from_frames, scaled
 from tests.shared_media import media_file, needs_media
 
 pytestmark = needs_media
@@ -28,7 +28,7 @@ CFG = QualityConfig(enabled=True)
 
 @pytest.fixture(scope="module")
 def decoded() -> dict[str, list[np.ndarray]]:
-    return {k: decode_rgb(media_file(name), seconds=3.0, start=0.5) for k, name in CLIPS.items()}
+    return {k: decode_rgb(media_file(name), seconds=2.0, start=0.5) for k, name in CLIPS.items()}
 
 
 def run(rows: list[dict], cfg: QualityConfig = CFG) -> list[dict]:
@@ -41,7 +41,7 @@ def darkened_to(target: float):
 
     def f(rgb: np.ndarray, _i: int) -> np.ndarray:
         mean = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).mean() / 255.0
-        return np.clip(rgb.astype(np.float32) * (target / max(mean, 1e-3)), 0, 255).astype(np.uint8)
+        return scaled(rgb, target / max(mean, 1e-3))
 
     return f
 
