@@ -71,6 +71,8 @@ class _Pre:
 #: what a captioned row carries out of the processor: the key and the caption columns (plus the
 #: inputs of a retry while it has no caption), so results stay light enough to materialise
 RESULT_COLUMNS = ("clip_id", "caption", "caption_backend", "caption_prompt_version", "caption_reason")
+#: columns carried through unchanged when present (the job routes results by the triplet shard)
+PASSTHROUGH_COLUMNS = ("_shard",)
 RETRY_COLUMNS = ("_frames", "start_time", "end_time")
 
 
@@ -87,6 +89,7 @@ class _Post:
         caption, reason = clean_caption(row.get("generated_text"), self.cfg.min_words, self.cfg.max_words)
         out = {"clip_id": row.get("clip_id"), "caption": caption, "caption_backend": self.label,
                "caption_prompt_version": self.version, "caption_reason": reason}  # fmt: skip
+        out.update({k: row[k] for k in PASSTHROUGH_COLUMNS if k in row})
         for k in RETRY_COLUMNS if self.keep_retry_inputs else ():
             out[k] = row.get(k) if caption is None else None
         return out
@@ -150,6 +153,7 @@ def caption_dataset(ds, cfg: CaptionsConfig):
     if cfg.retries == 0:
         return first
     first = first.materialize()
-    ok = first.filter(lambda r: r["caption"] is not None).select_columns(list(RESULT_COLUMNS))
+    keep = [*RESULT_COLUMNS, *(c for c in PASSTHROUGH_COLUMNS if c in first.columns())]
+    ok = first.filter(lambda r: r["caption"] is not None).select_columns(keep)
     again = build_caption_processor(cfg, retry=True)(first.filter(lambda r: r["caption"] is None))
-    return ok.union(again.select_columns(list(RESULT_COLUMNS)))
+    return ok.union(again.select_columns(keep))

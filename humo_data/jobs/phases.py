@@ -157,6 +157,7 @@ def _write_side_group(batch: pa.Table, spec: dict[str, Any], name: str, stage_ha
 def run_shard_pipeline(
     ds: Dataset, tasks: list[dict[str, Any]], stages: list[Stage], name: str, stage_hash_: str,
     on_record: Callable[[], None] | None = None, local: bool = True,
+    processor: Callable[[Any], Any] | None = None, processor_columns: tuple[str, ...] = (),
 ) -> int:  # fmt: skip
     """Triplet shards -> working rows -> ``stages`` (actor pools for model stages, sized by their
     config) -> side table ``tables/<name>/`` per shard, committed as each shard's table lands."""
@@ -164,7 +165,7 @@ def run_shard_pipeline(
 
     from humo_data.ray_compute import fit_stages, map_stage
 
-    if not tasks or not stages:
+    if not tasks or not (stages or processor):
         return 0
     stages, _ = fit_stages(stages, task_cpus=1.0, local=local)
     spec = ds.store.spec()
@@ -172,9 +173,11 @@ def run_shard_pipeline(
     data = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _load_shard_rows, fn_kwargs={"spec": spec}, batch_size=1, batch_format="pyarrow"
     )
+    if processor is not None:  # a Ray Data processor (vLLM engines) in front of the batch stages
+        data = processor(data)
     for stage in stages:
         data = map_stage(data, stage)
-    columns = list(dict.fromkeys(c for s in stages for c in s.outputs))
+    columns = list(dict.fromkeys([*processor_columns, *(c for s in stages for c in s.outputs)]))
     data = data.map_batches(
         _select_side, fn_kwargs={"columns": columns}, batch_format="pyarrow", batch_size=None
     )
@@ -307,7 +310,13 @@ def run_captions_phase(ds: Dataset, cfg: CurateConfig) -> int:
     from humo_data.quality import alignment_stages
 
     stages: list[Stage] = [*caption_stages(cfg.captions), *alignment_stages(cfg.quality)]
-    if not stages:
+    processor, processor_columns = None, ()
+    if cfg.captions.enabled and cfg.captions.backend == "vllm":
+        from humo_data.captions.vllm import RESULT_COLUMNS, caption_dataset
+
+        processor, processor_columns = (lambda data: caption_dataset(data, cfg.captions)), RESULT_COLUMNS
+        stages = [s for s in stages if s.name != "captions"]
+    if not stages and processor is None:
         return 0
     h = captions_hash(cfg)
     only_candidates = getattr(cfg.captions, "only_stage1_candidates", False) and cfg.identity.enabled
@@ -317,4 +326,5 @@ def run_captions_phase(ds: Dataset, cfg: CurateConfig) -> int:
          "filter_min_kind": cfg.identity.min_reference_kind if only_candidates else None}
         for e in pending_keys(ds, "captions", h)
     ]  # fmt: skip
-    return run_shard_pipeline(ds, tasks, stages, "captions", h, local=not cfg.ray.address)
+    return run_shard_pipeline(ds, tasks, stages, "captions", h, local=not cfg.ray.address,
+                              processor=processor, processor_columns=processor_columns)  # fmt: skip

@@ -129,7 +129,7 @@ class AlignmentConfig(StrictModel):
 
 
 class QualityConfig(StrictModel):
-    enabled: bool = Field(False, description="Run the quality stages (cheap CPU pass before faces).")
+    enabled: bool = Field(True, description="Run the quality stages (cheap CPU pass before faces).")
     exposure_min: float | None = Field(
         0.08,
         ge=0,
