@@ -99,8 +99,9 @@ def dataset_op(
             op.notes.append(f"removed {len(removed)} uncommitted file(s) of an earlier run")
         state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
                                             "input": f"humo-data {name}", "resumed": False}}])  # fmt: skip
-        if mark_running:
-            state.record([{"t": "phase", "name": name, "status": "incomplete", "at": utc_now()}])
+        if mark_running:  # the last completed run's info stays (a resumed run still knows it)
+            kept = {k: v for k, v in op.previous.items() if k not in ("status", "at")}
+            state.record([{"t": "phase", "name": name, **kept, "status": "incomplete", "at": utc_now()}])
             state.manifest["status"] = "running"
             state.compact()  # readers (validate, inspect) see the operation in progress
         yield op
@@ -114,6 +115,19 @@ def ensure_ray(cfg: RayConfig) -> None:
     from humo_data.ray_compute import init_ray
 
     init_ray(cfg)
+
+
+def maybe_ray(ds: Dataset, ops: Any) -> bool:
+    """Start (or join) Ray unless the dataset is small enough to do the work here faster
+    (``in_process_max_shards``); an already running Ray is always used. Returns whether Ray is up."""
+    import ray
+
+    if ray.is_initialized():
+        return True
+    if ops.ray.address is None and len(ds.shards("triplets")) <= ops.in_process_max_shards:
+        return False
+    ensure_ray(ops.ray)
+    return True
 
 
 def run_tasks(fn: Callable[[dict[str, Any]], dict[str, Any]], tasks: list[dict[str, Any]], num_cpus: float = 1.0,

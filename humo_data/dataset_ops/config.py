@@ -251,6 +251,13 @@ class DatasetOpsConfig(StrictModel):
         description="Operations `humo-data curate` runs after a complete run, in this order "
         "(the default profile runs none).",
     )
+    in_process_max_shards: int = Field(
+        4,
+        ge=0,
+        description="Operations on a dataset of at most this many triplet shards run in this process "
+        "instead of starting Ray (start-up would cost more than the work); a running Ray or an "
+        "explicit ray.address is always used.",
+    )
     ray: RayConfig = RayConfig()
 
 

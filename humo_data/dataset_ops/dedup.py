@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humo_data.config_base import short_hash
-from humo_data.dataset_ops.common import OpRun, dataset_op, ensure_ray, merge_pending
+from humo_data.dataset_ops.common import OpRun, dataset_op, maybe_ray, merge_pending
 from humo_data.dataset_ops.config import DatasetOpsConfig, DedupConfig
 from humo_data.dataset_ops.neardup import (
     META_COLUMNS,
@@ -50,6 +50,13 @@ SIG_TABLE = "features/signatures"
 STAGE = "dedup"
 REASON = "near_duplicate"
 LOOKUP_CACHE_BLOCKS = 4
+
+
+def _resolve(x: Any) -> Any:
+    """An object-store reference's value on Ray, the value itself in process."""
+    import ray
+
+    return ray.get(x) if isinstance(x, ray.ObjectRef) else x
 
 
 def signature_schema() -> pa.Schema:
@@ -159,7 +166,21 @@ def run_signatures(ds: Dataset, cfg: DedupConfig, on_progress=None) -> int:
 
     tasks, orphans = signature_tasks(ds, cfg)
     computed = 0
-    if tasks:
+
+    def commit(res: dict[str, Any]) -> None:
+        nonlocal computed
+        ds.state.record(res["records"])
+        ds.state.flush()
+        ds.store.delete_many(res["delete"])
+        computed += res["computed"]
+        if on_progress:
+            on_progress(res)
+
+    if tasks and not ray.is_initialized():
+        worker = SignatureWorker(cfg.model_dump(mode="json"))
+        for t in tasks:
+            commit(worker.run(json.loads(json.dumps(t, default=str))))
+    elif tasks:
         items = [{"task": json.dumps(t, default=str)} for t in tasks]
         data = ray.data.from_items(items, override_num_blocks=len(items))
         kwargs: dict[str, Any] = {
@@ -176,13 +197,7 @@ def run_signatures(ds: Dataset, cfg: DedupConfig, on_progress=None) -> int:
                                    fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json")}, **kwargs)  # fmt: skip
         for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
             for raw in batch.column("result").to_pylist():
-                res = json.loads(raw)
-                ds.state.record(res["records"])
-                ds.state.flush()
-                ds.store.delete_many(res["delete"])
-                computed += res["computed"]
-                if on_progress:
-                    on_progress(res)
+                commit(json.loads(raw))
     if orphans:
         ds.state.record([{"t": "drop", "table": SIG_TABLE, "key": e["key"]} for e in orphans])
         ds.state.flush()
@@ -233,18 +248,14 @@ def load_block(store_spec: dict[str, Any], plan: dict[str, Any], cfg: DedupConfi
 
 
 def _bundle_task(block_refs: list[Any], total: int, cfg: DedupConfig):
-    import ray
-
     def blocks():
         for ref in block_refs:
-            yield ray.get(ref)
+            yield _resolve(ref)
 
     return index_bundle(blocks, total, cfg)
 
 
 def _match_task(block: Block, bundle, block_refs: list[Any], starts: list[int], cfg: DedupConfig) -> list:
-    import ray
-
     cache: OrderedDict[int, Block] = OrderedDict()
 
     def lookup(g: int):
@@ -253,7 +264,7 @@ def _match_task(block: Block, bundle, block_refs: list[Any], starts: list[int], 
             other = block
         else:
             if b not in cache:
-                cache[b] = ray.get(block_refs[b])
+                cache[b] = _resolve(block_refs[b])
                 if len(cache) > LOOKUP_CACHE_BLOCKS:
                     cache.popitem(last=False)
             other = cache[b]
@@ -267,11 +278,9 @@ def _select_task(
     store_spec: dict[str, Any], match_refs: list[Any], cfg: DedupConfig, stage_hash: str
 ) -> dict[str, Any]:
     """Leader selection over every verified pair; side tables per affected triplet shard."""
-    import ray
-
     from humo_data.jobs.finish import write_side_table
 
-    matches = [m for ref in match_refs for m in ray.get(ref)]
+    matches = [m for ref in match_refs for m in _resolve(ref)]
     chosen = decisions(matches)
     store = Store.from_spec(store_spec)
     by_shard: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -292,21 +301,27 @@ def _select_task(
 
 
 def find_duplicates(ds: Dataset, cfg: DedupConfig) -> dict[str, Any]:
-    """Steps 2-5 on Ray; returns the select task's summary (side-table records included)."""
+    """Steps 2-5 (Ray tasks when Ray is up, else here); returns the select step's summary with
+    the side-table records."""
     import ray
 
     plans = plan_blocks(ds, cfg)
     if not plans:
         return {"records": [], "rejected": 0, "pairs": 0, "examples": []}
     spec = ds.store.spec()
+    starts = [p["start"] for p in plans]
+    total = plans[-1]["start"] + plans[-1]["rows"]
+    if not ray.is_initialized():
+        blocks = [load_block(spec, p, cfg) for p in plans]
+        bundle = _bundle_task(blocks, total, cfg)
+        matches = [_match_task(b, bundle, blocks, starts, cfg) for b in blocks]
+        return _select_task(spec, matches, cfg, dedup_hash(cfg))
     cpus = cfg.resources.num_cpus
     load = ray.remote(num_cpus=cpus)(load_block)
     block_refs = [load.remote(spec, p, cfg) for p in plans]
-    starts = [p["start"] for p in plans]
-    total = plans[-1]["start"] + plans[-1]["rows"]
-    bundle = ray.remote(num_cpus=cpus)(_bundle_task).remote(block_refs, total, cfg)
+    bundle_ref = ray.remote(num_cpus=cpus)(_bundle_task).remote(block_refs, total, cfg)
     match = ray.remote(num_cpus=cpus)(_match_task)
-    match_refs = [match.remote(ref, bundle, block_refs, starts, cfg) for ref in block_refs]
+    match_refs = [match.remote(ref, bundle_ref, block_refs, starts, cfg) for ref in block_refs]
     return ray.get(ray.remote(num_cpus=cpus)(_select_task).remote(spec, match_refs, cfg, dedup_hash(cfg)))
 
 
@@ -323,7 +338,7 @@ def run_dedup(output: str, ops: DatasetOpsConfig, console=None) -> dict[str, Any
     cfg = ops.dedup
     with dataset_op(output, STAGE, lease_seconds=60.0) as op:
         ds = op.ds
-        ensure_ray(ops.ray)
+        maybe_ray(ds, ops)
         merged = merge_pending(ds)
         if merged:
             op.notes.append(f"merged pending side tables into {merged} shard(s) first")
