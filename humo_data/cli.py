@@ -101,6 +101,7 @@ def inspect(
 
 def _register_optional_commands() -> None:
     """Trainer commands live with the trainer; their modules import torch only when a command runs."""
+    __import__("humo_data.dataset_ops.cli", fromlist=["register"]).register(app)  # dedup/split/export/remove/card
     try:
         from humo_data.train.cli import register as register_train
     except ImportError:  # the trainer package is absent from a stripped install

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from humo_data.config import CurateConfig, RayConfig
+from humo_data.dataset_ops.config import OpsRayConfig
 from humo_data.io.dataset import Dataset, DatasetNotFound, leftover_files
 from humo_data.io.lease import Lease
 from humo_data.io.manifest import MANIFEST_NAME, DatasetState, utc_now
@@ -46,9 +47,11 @@ def curate_config(manifest: dict[str, Any]) -> CurateConfig:
         return CurateConfig()
 
 
-def check_ready(manifest: dict[str, Any]) -> None:
+def check_ready(manifest: dict[str, Any], strict: bool = False) -> None:
+    """Refuse a dataset whose curate run has not finished (``strict``: or whose last operation has
+    not finished either: an export must see a consistent dataset)."""
     phases = manifest.get("phases", {})
-    resuming = [p for p in OP_PHASES if phases.get(p, {}).get("status") == "incomplete"]
+    resuming = [] if strict else [p for p in OP_PHASES if phases.get(p, {}).get("status") == "incomplete"]
     stream = phases.get("stream", {}).get("status")
     if stream not in (None, "complete") or (manifest.get("status") != "complete" and not resuming):
         raise DatasetNotReady(
@@ -81,7 +84,7 @@ class OpRun:
 
 @contextmanager
 def dataset_op(
-    output: str, name: str, *, lease_seconds: float = 60.0, mark_running: bool = True
+    output: str, name: str, *, lease_seconds: float = 60.0, mark_running: bool = True, strict: bool = False
 ) -> Iterator[OpRun]:
     """Open ``output`` for operation ``name``: lease, readiness, leftovers, run record."""
     store = Store.open(str(output), create=False)
@@ -90,7 +93,7 @@ def dataset_op(
     run_id = new_op_id()
     with Lease(store, run_id, lease_seconds):
         state = DatasetState(store, run_id=run_id)
-        check_ready(state.manifest)
+        check_ready(state.manifest, strict)
         ds = Dataset(store, state)
         op = OpRun(ds, name, run_id, previous=dict(state.manifest["phases"].get(name, {})))
         removed = leftover_files(ds)
@@ -111,10 +114,12 @@ def dataset_op(
         state.compact()
 
 
-def ensure_ray(cfg: RayConfig) -> None:
+def ensure_ray(cfg: OpsRayConfig) -> None:
     from humo_data.ray_compute import init_ray
 
-    init_ray(cfg)
+    init_ray(
+        RayConfig(address=cfg.address, num_cpus=cfg.num_cpus, object_store_memory=cfg.object_store_memory)
+    )
 
 
 def maybe_ray(ds: Dataset, ops: Any) -> bool:

@@ -1,7 +1,8 @@
 """Settings of the dataset-level operations: dedup, split, export, takedown, dataset card.
 
 These passes run over a finished dataset (``humo-data dedup OUT`` ...), so their settings are not
-part of a curate run's hash. They come from, in order: the ``dataset:`` section of the dataset's
+part of a curate run's hash. This module imports only config_base, so ``humo_data.config`` can
+compose ``DatasetOpsConfig`` as a ``dataset:`` section like the capability configs. They come from, in order: the ``dataset:`` section of the dataset's
 own config (once curate composes it), a profile in ``configs/dataset/`` or a YAML path
 (``--config``), then ``--set section.key=value`` overrides.
 """
@@ -14,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from humo_data.config import RayConfig, apply_override, build_model, configs_dir, load_yaml, resolve_profile
 from humo_data.config_base import Resources, StrictModel
 
 SPLIT_NAME = re.compile(r"^[a-z][a-z0-9]*$")
@@ -240,6 +240,16 @@ class CardConfig(StrictModel):
     include_rejects: bool = Field(True, description="Add a 'rejects' config (ids and reasons, no media).")
 
 
+class OpsRayConfig(StrictModel):
+    """Where the operations run (the curate job's ``ray:`` keys that matter here)."""
+
+    address: str | None = Field(
+        None, description="Ray cluster address; None starts a local cluster when needed."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (None = all).")
+    object_store_memory: int | None = Field(1 << 30, description="Object store bytes of a local cluster.")
+
+
 class DatasetOpsConfig(StrictModel):
     dedup: DedupConfig = DedupConfig()
     split: SplitConfig = SplitConfig()
@@ -258,10 +268,12 @@ class DatasetOpsConfig(StrictModel):
         "instead of starting Ray (start-up would cost more than the work); a running Ray or an "
         "explicit ray.address is always used.",
     )
-    ray: RayConfig = RayConfig()
+    ray: OpsRayConfig = OpsRayConfig()
 
 
 def ops_profile(name_or_path: str | Path) -> Path:
+    from humo_data.config import configs_dir, resolve_profile
+
     return resolve_profile(name_or_path, configs_dir() / "dataset", kind="dataset-ops profile")
 
 
@@ -278,6 +290,8 @@ def load_ops_config(
     overrides: list[str] | None = None,
 ) -> DatasetOpsConfig:
     """The dataset's ``dataset:`` section, then ``profile``, then ``overrides``."""
+    from humo_data.config import apply_override, build_model, load_yaml
+
     data: dict[str, Any] = {}
     section = ((manifest or {}).get("config") or {}).get("dataset")
     if isinstance(section, dict):

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humo_data.config_base import short_hash
+from humo_data.dataset_ops.card import refresh_documents
 from humo_data.dataset_ops.common import OpRun, dataset_op, maybe_ray, merge_pending
 from humo_data.dataset_ops.config import DatasetOpsConfig, DedupConfig
 from humo_data.dataset_ops.neardup import (
@@ -347,6 +348,7 @@ def run_dedup(output: str, ops: DatasetOpsConfig, console=None) -> dict[str, Any
         h = inputs_hash(ds, cfg)
         previous = op.previous
         if previous.get("status") == "complete" and previous.get("hash") == h:
+            refresh_documents(ds, ops)
             op.done({k: v for k, v in previous.items() if k not in ("status", "at")})
             return _summary(op, previous | {"skipped": True, "signatures_computed": computed})
         found = find_duplicates(ds, cfg)
@@ -360,6 +362,7 @@ def run_dedup(output: str, ops: DatasetOpsConfig, console=None) -> dict[str, Any
         info = {"hash": inputs_hash(ds, cfg), "rejected": found["rejected"],
                 "pairs": found["pairs"], "clips_before": before, "clips_after": ds.manifest["counts"].get("triplets", 0),
                 "shards_rewritten": rewritten, "signatures_computed": computed, "backend": _backend(cfg)}  # fmt: skip
+        refresh_documents(ds, ops)
         op.done(info)
         return _summary(op, info | {"examples": found["examples"]})
 
@@ -369,4 +372,4 @@ def _backend(cfg: DedupConfig) -> str:
 
 
 def _summary(op: OpRun, info: dict[str, Any]) -> dict[str, Any]:
-    return {**{k: v for k, v in info.items() if k != "hash"}, "notes": op.notes}
+    return {**{k: v for k, v in info.items() if k not in ("hash", "status", "at")}, "notes": op.notes}

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humo_data.dataset_ops.card import refresh_documents
 from humo_data.dataset_ops.common import curate_config, dataset_op, maybe_ray, merge_pending, run_tasks
 from humo_data.dataset_ops.config import DatasetOpsConfig
 from humo_data.dataset_ops.shards import (
@@ -306,6 +307,10 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
         entry = {"id": request, "kind": kind, "value": value, "at": utc_now(), "rows": len(removed),
                  "references": refs, "feature_rows": feats, **how}  # fmt: skip
         requests = list(op.previous.get("requests", [])) + [entry]
+        ds.state.record(
+            [{"t": "phase", "name": STAGE, "requests": requests, "status": "complete"}]
+        )  # the card reads it
+        refresh_documents(ds, ops)
         op.done({"requests": requests})
         return {**entry, "notes": op.notes}
 
