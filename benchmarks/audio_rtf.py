@@ -164,6 +164,7 @@ def main(
             "cpu": platform.processor() or platform.machine(),
             "pinned_cpu": cpu,
             "python": platform.python_version(),
+            "load_average_at_end": os.getloadavg(),  # a shared machine: a loaded core inflates every RTF
         },
         "clips": len(rows),
         "audio_seconds": seconds,
