@@ -99,9 +99,43 @@ def inspect(
         _fail(f"{err}\nPass the --output directory of a curate run (it holds _manifest.json).")
 
 
+@app.command("sync-train")
+def sync_train(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A curated dataset (local or fsspec URI).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write (syncnet_v2 layout).")],
+    subset: Annotated[
+        str, typer.Option(help="stage2 rows, or sync_passed (audio + sync gates passed).")
+    ] = "stage2",
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
+    batch: Annotated[int, typer.Option(help="Pairs per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    device: Annotated[str, typer.Option(help="torch device (cpu, cuda).")] = "cpu",
+    init_weights: Annotated[str | None, typer.Option(help="Start from these SyncNet weights.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use at most this many clips.")] = None,
+) -> None:
+    """Train the SyncNet sync backend on your own curated clips (positives in sync, negatives shifted
+    or swapped); writes weights for sync.backend=syncnet and prints held-out accuracy. Needs torch."""
+    import json
+
+    try:
+        from humo_data.sync.train import candidates_from_dataset, train_syncnet
+    except ImportError as err:
+        _fail(f"sync-train needs torch: pip install -e '.[models]' ({err})")
+    rows = candidates_from_dataset(dataset, subset=subset, limit=limit)
+    try:
+        report = train_syncnet(
+            rows, out, steps=steps, batch=batch, lr=lr, device=device, init_weights=init_weights
+        )
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(json.dumps(report.as_dict(), default=str))
+
+
 def _register_optional_commands() -> None:
     """Trainer commands live with the trainer; their modules import torch only when a command runs."""
-    __import__("humo_data.dataset_ops.cli", fromlist=["register"]).register(app)  # dedup/split/export/remove/card
+    __import__("humo_data.dataset_ops.cli", fromlist=["register"]).register(
+        app
+    )  # dedup/split/export/remove/card
     try:
         from humo_data.train.cli import register as register_train
     except ImportError:  # the trainer package is absent from a stripped install

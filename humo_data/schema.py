@@ -155,6 +155,8 @@ def feature_work_column(name: str) -> str:
 #   _motion          mean |difference| of consecutive frames at detection size, [0, 1], per frame
 #   _audio_pcm       float32 little-endian mono PCM of the clip plus _audio_margin seconds on each
 #                    side (zero where the source has none): the sync stage shifts audio with it
+#   _audio_vocals    the same framing as _audio_pcm after vocal separation (set only when the audio
+#                    stage separated music/noise): VAD, ASR and sync use it, the stored audio stays the mix
 #   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped (counted
 #                    in the manifest: nothing is dropped without a number)
 #   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
@@ -180,6 +182,7 @@ WORK_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("_motion", pa.list_(pa.float32())),
     pa.field("_audio_pcm", pa.binary()),
     pa.field("_audio_margin", pa.float64()),
+    pa.field("_audio_vocals", pa.binary()),
     pa.field(
         "_source_stats",
         pa.struct(
@@ -211,5 +214,6 @@ def work_schema() -> pa.Schema:
 
 #: MB-sized columns a rejected row drops at the stage that rejects it
 MEDIA_WORK_COLUMNS: tuple[str, ...] = (
-    "video", "audio", "reference_images", "_frames", "_audio_pcm", *(feature_work_column(n) for n in FEATURE_TABLES)
+    "video", "audio", "reference_images", "_frames", "_audio_pcm", "_audio_vocals",
+    *(feature_work_column(n) for n in FEATURE_TABLES),
 )  # fmt: skip

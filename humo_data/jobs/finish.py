@@ -11,7 +11,9 @@ the same commit.
 Flags (a subset gate keeps the row; only a reject removes it):
 - stage1: a caption, and a reference of at least ``identity.min_reference_kind``
   (cross_source and cross_shot both count as a different context);
-- stage2: stage1, the clip has audio, and the audio/sync stages left no ``stage2_reason``.
+- stage2: stage1, the clip has audio, and the audio/sync stages left no ``stage2_reason``;
+  ``stage2_reason`` names the audio/sync gate that failed (kept even when stage 1 failed too, so
+  the funnel counts every gate), else ``not_stage1``.
 """
 
 from __future__ import annotations
@@ -76,12 +78,14 @@ def compute_flags(table: pa.Table, min_kind: str, sync_enabled: bool) -> dict[st
             reason1 = "reference_kind_below_minimum"
         else:
             reason1 = None
-        if reason1 is not None:
-            reason2 = "not_stage1"
-        elif not has_audio[i]:
+        # the audio/sync gate that failed is kept even when stage 1 failed too, so the per-gate
+        # funnel shows every gate; not_stage1 only when the audio and sync gates passed
+        if not has_audio[i]:
             reason2 = "no_audio"
         elif gate2[i]:
             reason2 = gate2[i]
+        elif reason1 is not None:
+            reason2 = "not_stage1"
         elif not sync_enabled or offsets[i] is None:
             reason2 = "sync_not_checked"
         else:
