@@ -14,7 +14,7 @@ from humo_data.config_base import Resources, StrictModel
 
 
 class FacesConfig(StrictModel):
-    enabled: bool = Field(False, description="Run the face stage in the streaming pass.")
+    enabled: bool = Field(True, description="Run the face stage in the streaming pass.")
     backend: str = Field(
         "dlib",
         description="Face backend from the faces registry: 'dlib' (offline default: HOG detector, "

@@ -19,7 +19,7 @@ KINDS: tuple[str, ...] = ("cross_shot", "cross_source", "same_shot", "same_clip"
 
 
 class IdentityConfig(StrictModel):
-    enabled: bool = Field(False, description="Run the grouped identity / reference pass.")
+    enabled: bool = Field(True, description="Run the grouped identity / reference pass.")
     distance_threshold: float | None = Field(
         None,
         gt=0,
