@@ -11,15 +11,19 @@ RUN python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-nodeps.txt ./
 COPY humo_data ./humo_data
 COPY pipelines ./pipelines
 COPY schemas ./schemas
 COPY configs ./configs
-# torch from PyPI is the CUDA build on Linux x86_64.
+# torch from PyPI is the CUDA build on Linux x86_64 (pin it like the dev extra: torch 2.14.1 +
+# torchvision 0.29.1); vLLM captioning: add the `vllm` extra.
 RUN pip install -U pip && pip install -e ".[models,train]"
-# whisperx and insightface pin old dependencies; install them without theirs (their runtime
-# needs — faster-whisper, ctranslate2, onnxruntime — come with the `models` extra).
-RUN pip install --no-deps whisperx insightface
+# insightface and rapidocr-onnxruntime pin the GUI opencv-python: install them without their
+# dependencies (their runtime needs come with the `models` extra).
+RUN pip install --no-deps -r requirements-nodeps.txt
+# onnxruntime's CUDA build for SCRFD/ArcFace, Silero, MDX and the segmentation model on the GPU
+# (the CPU package has no CUDA provider; the two must not be installed side by side).
+RUN pip uninstall -y onnxruntime && pip install "onnxruntime-gpu>=1.17"
 
 CMD ["humo-data", "--help"]

@@ -22,6 +22,11 @@ def link_inputs(dest: Path, names: list[str], src: Path = MEDIA) -> Path:
     return dest
 
 
+#: the per-clip filters and later phases off: for tests about probing and cutting whose inputs are
+#: test patterns or small faces (the filters would rightly reject them)
+CUT_ONLY = tuple(f"{s}.enabled=false" for s in ("quality", "faces", "identity", "audio", "sync", "captions"))
+
+
 def config(*overrides: str):
     return load_config("default", ["writer.report=false", "ray.num_cpus=2", *overrides])
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fault_corpus import make_fault_corpus
+from tests.pipeline.conftest import CUT_ONLY
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ def test_fault_corpus_gives_one_reject_each_and_exit_0(tmp_path):
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-m", "humo_data.cli", "curate", "-i", str(corpus), "-o", str(out), "--no-progress",
-         "--set", "ray.num_cpus=2"],
+         "--set", "ray.num_cpus=2", *(a for o in CUT_ONLY for a in ("--set", o))],
         capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
