@@ -278,7 +278,7 @@ def train(
                 task = (
                     "audio" if bool(use_audio.all()) else "subject" if not bool(use_audio.any()) else "mixed"
                 )
-                for k in ("loss", "loss_flow", "loss_mask", "mask_fallback_frac"):
+                for k in ("loss", "loss_flow", "loss_ref_slot", "loss_mask", "mask_fallback_frac"):
                     if k in out:
                         window.setdefault(k, []).append(float(out[k].detach()))
                 window.setdefault(f"loss_{task}", []).append(float(loss.detach()))

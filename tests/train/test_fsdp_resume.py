@@ -5,6 +5,7 @@ repeats the uninterrupted 4-step run (losses, weights, EMA, optimizer state, loa
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -34,7 +35,9 @@ def _worker(rank: int, tmp: str, triplet_dir: str) -> None:
     from humo_data.train.ray_train import worker_hooks
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp}/pg", rank=rank, world_size=WORLD)
+    dist.init_process_group(  # a deadlock fails the ranks in 5 minutes instead of hanging the suite
+        "gloo", init_method=f"file://{tmp}/pg", rank=rank, world_size=WORLD, timeout=timedelta(minutes=5)
+    )
     device = torch.device("cpu")
     try:
         for name, steps in (("straight", STEPS), ("resumed", 2), ("resumed", STEPS)):

@@ -72,7 +72,8 @@ def test_training_loss_keys_determinism_and_backward(model, cached):
     a = model.training_loss(batch, use_audio=use, generator=torch.Generator().manual_seed(7))
     b = model.training_loss(batch, use_audio=use, generator=torch.Generator().manual_seed(7))
     c = model.training_loss(batch, use_audio=use, generator=torch.Generator().manual_seed(8))
-    assert set(a) == {"loss", "loss_flow", "loss_mask", "mask_fallback_frac"}
+    assert set(a) == {"loss", "loss_flow", "loss_ref_slot", "loss_mask", "mask_fallback_frac"}
+    assert float(a["loss_ref_slot"]) == 0.0  # t2v: the clean reference overwrites the slot, no target
     assert torch.equal(a["loss"], b["loss"]) and not torch.equal(a["loss"], c["loss"])
     assert float(a["mask_fallback_frac"]) == 0.5  # row 1 has a NaN box
     assert torch.isfinite(a["loss"]) and float(a["loss_mask"]) > 0

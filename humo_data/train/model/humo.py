@@ -8,8 +8,10 @@ Latent layout along time (f video latent frames, R >= 1 reference slots, DESIGN.
                                      video slots conditioned on a zero-video latent (mask=0)
 
 A row without a reference still gets one slot (zeros for t2v, the zero-video latent for i2v).
-Audio windows cover the f video frames; reference slots get zero windows. The loss covers the
-f video frames only.
+Audio windows cover the f video frames; reference slots get zero windows. The flow loss covers the
+f video frames; for i2v the reference slots' noisy channels are pure noise during training and
+their predicted velocity is trained to zero, so at inference they stay what the sampler starts
+from (``ref_slot_loss``). For t2v the clean reference overwrites the slot at every step anyway.
 """
 
 from __future__ import annotations
@@ -230,8 +232,10 @@ class HuMo(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Rectified-flow loss with v = noise - x0 on the video frames, plus the mask loss on audio rows.
 
-        Returns "loss" (= loss_flow + mask_loss_weight * loss_mask), "loss_flow", "loss_mask"
-        (0 when no row uses audio) and "mask_fallback_frac" (audio rows whose face box was NaN).
+        Returns "loss" (= loss_flow + R/f * loss_ref_slot + mask_loss_weight * loss_mask),
+        "loss_flow" (video frames), "loss_ref_slot" (i2v: reference slots' velocity against 0; 0 for
+        t2v), "loss_mask" (0 when no row uses audio) and "mask_fallback_frac" (audio rows whose
+        face box was NaN).
         """
         cfg = self.config
         device = self.transformer.patch_embedding.weight.device
@@ -268,6 +272,8 @@ class HuMo(nn.Module):
         noise = torch.randn(full_x0.shape, generator=generator).to(device)
         s = sigma.view(b, 1, 1, 1, 1)
         noisy = (1 - s) * full_x0 + s * noise
+        if cfg.is_i2v:  # reference slots: pure noise in, zero velocity out (see ``ref_slot_loss``)
+            noisy = torch.cat([noisy[:, :, :f], noise[:, :, f:]], dim=2)
         cond = Condition(context=text, audio=audio, refs=refs, ref_valid=valid)
         v, audio_feats = self.velocity(
             noisy, sigma * cfg.num_train_timesteps, cond, return_audio_features=True
@@ -277,6 +283,7 @@ class HuMo(nn.Module):
         loss_flow = (
             F.mse_loss(v[:, :, :f].float(), target[:, :, :f], reduction="none").mean(dim=(1, 2, 3, 4)).mean()
         )
+        loss_ref = ref_slot_loss(v[:, :, f:]) if cfg.is_i2v else loss_flow.new_zeros(())
 
         logits = self.mask_predictor(audio_feats[:, :f])  # [B, f, h, w] at latent resolution
         masks, fallback = face_masks(batch.face_boxes.to(device).float(), logits.shape[-2], logits.shape[-1])
@@ -288,10 +295,12 @@ class HuMo(nn.Module):
         else:  # keep the predictor in the graph (zero gradient) so DDP sees every parameter used
             loss_mask = logits.sum() * 0.0
             fallback_frac = torch.zeros((), device=device)
-        loss = loss_flow + cfg.mask_loss_weight * loss_mask
+        # Per element, a reference slot weighs as much as a video frame; the video term is unchanged.
+        loss = loss_flow + (r / f) * loss_ref + cfg.mask_loss_weight * loss_mask
         return {
             "loss": loss,
             "loss_flow": loss_flow.detach(),
+            "loss_ref_slot": loss_ref.detach(),
             "loss_mask": loss_mask.detach(),
             "mask_fallback_frac": fallback_frac,
         }
@@ -319,6 +328,19 @@ class HuMo(nn.Module):
         audio projection and head. Encoders are excluded (features are cached for training).
         """
         return 3.0 * dit_forward_flops(self.config, *self.latent_grid(frames, height, width, ref_slots))
+
+
+def ref_slot_loss(v_ref: torch.Tensor) -> torch.Tensor:
+    """i2v reference slots: MSE of the predicted velocity against zero.
+
+    At inference (the release's ``generate.py``) those slots' noisy channels start as pure noise
+    and then move by whatever the DiT predicts there, in every guidance branch. Training feeds them
+    pure noise (whatever the timestep) and teaches zero velocity, so the sampler leaves them at
+    their start noise (Euler and UniPC both keep x when v = 0) under any guidance, since all
+    branches agree: the DiT then sees at every sampling step exactly what it saw in training, and
+    the reference reaches it only through the conditioning channels, identical in both.
+    """
+    return v_ref.float().pow(2).mean(dim=(1, 2, 3, 4)).mean()
 
 
 def _released_zero_latents(path: str, slots: int, h: int, w: int, *, required: bool) -> torch.Tensor | None:
