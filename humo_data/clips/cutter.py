@@ -40,7 +40,6 @@ from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
 from humo_data.media.decode import OutputFrame, SourceReader
 from humo_data.media.encode import ClipEncoder, encode_audio
-from humo_data.media.frames import encode_image
 from humo_data.shots import build_shot_detector
 from humo_data.stage import FanOutStage, Row
 
@@ -63,9 +62,22 @@ class CutConfig(StrictModel):
         return self.clips.resources
 
 
-def is_blank(small_bgr, threshold: float | None) -> bool:
-    """A near-black frame (fade, black separator): mean pixel value under ``threshold``."""
-    return threshold is not None and small_bgr is not None and float(small_bgr.mean()) < threshold
+def encode_bgr(bgr: np.ndarray, fmt: str, quality: int) -> bytes:
+    """BGR uint8 -> JPEG/PNG bytes, the same files ``media.frames.encode_image`` writes from RGB."""
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    else:
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"could not encode a {bgr.shape} image as {fmt}")
+    return buf.tobytes()
+
+
+def mean_level(small_bgr: np.ndarray) -> float:
+    """Mean pixel value over all channels (OpenCV's per-channel sums: no float64 copy of the image).
+    Under ``shots.blank_threshold`` a frame is blank (fade, black separator)."""
+    channels = small_bgr.shape[2] if small_bgr.ndim == 3 else 1
+    return sum(cv2.mean(small_bgr)[:channels]) / channels
 
 
 @dataclass
@@ -197,6 +209,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                             cfg.fps,
                             crf=cfg.crf,
                             preset=cfg.preset,
+                            x264_params=cfg.x264_params,
                             threads=cfg.encode_threads,
                             audio_rate=cfg.audio_sample_rate if has_audio else None,
                         )
@@ -230,17 +243,20 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 last = frame.index
                 stats.frames += 1
                 cuts = detector.push(frame.index, frame.small_bgr) if frame.small_bgr is not None else []
-                blank = is_blank(frame.small_bgr, shots.blank_threshold)
+                level = mean_level(frame.small_bgr) if frame.small_bgr is not None else None
+                blank = (
+                    shots.blank_threshold is not None and level is not None and level < shots.blank_threshold
+                )
                 if blank:
                     stats.blank_frames += 1
-                    stats.blank_level_sum += float(frame.small_bgr.mean())
+                    stats.blank_level_sum += level
                 if blank != was_blank and frame.index > 0:
                     cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
                 was_blank = blank
                 if hand_on and frame.small_bgr is not None:
                     gray = cv2.cvtColor(frame.small_bgr, cv2.COLOR_BGR2GRAY)
                     if prev_gray is not None and prev_gray.shape == gray.shape:
-                        motion[frame.index] = float(cv2.absdiff(gray, prev_gray).mean()) / 255.0
+                        motion[frame.index] = cv2.mean(cv2.absdiff(gray, prev_gray))[0] / 255.0
                     prev_gray = gray
                     motion.pop(
                         frame.index - planner.hold - 8, None
@@ -278,9 +294,9 @@ class ClipCutStage(FanOutStage[CutConfig]):
             clip.motion.append(motion[frame.index])
         if self._still_due(clip, frame.index):
             fr = self.config.frames
-            rgb = reader.still(frame, fr.short_side)
-            image = encode_image(rgb, fr.format, fr.jpeg_quality)
-            clip.stills.append(_Still(frame.index, rgb.shape[1], rgb.shape[0], image))
+            bgr = reader.still(frame, fr.short_side, pix_fmt="bgr24")  # OpenCV's order: no extra conversion
+            image = encode_bgr(bgr, fr.format, fr.jpeg_quality)
+            clip.stills.append(_Still(frame.index, bgr.shape[1], bgr.shape[0], image))
 
     def _no_clip_reject(self, source: Row, stats: _SourceStats) -> Row:
         """A decodable source that gave no clip and no shot reject: say why, never vanish."""

@@ -20,6 +20,9 @@ from typing import BinaryIO
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
+
+SCALE_THREADS = 1  # swscale slice threads per scaler
 
 
 @dataclass
@@ -171,6 +174,11 @@ class SourceReader:
         self.rotation = 0
         self.t0: float | None = None  # time of the first video frame, the timeline origin
         self.decode_errors = 0
+        # One scaler per output kind, kept for the whole source: ``frame.reformat`` builds (and
+        # frees) a new swscale context with its own slice-thread pool on every call, which cost
+        # more than the scaling itself. Single-threaded: sources and codec threads fill the CPUs.
+        self._scaler = VideoReformatter()
+        self._still_scaler = VideoReformatter()
         self._pending_audio: list[av.AudioFrame] = []
         self._last: OutputFrame | None = None
 
@@ -196,24 +204,29 @@ class SourceReader:
         # Scale at coded orientation (AREA: the fastest swscale kernel for downscaling and the
         # least aliased), then rotate the planes for display when the stream asks for it.
         cw, ch = (h, w) if self.rotation % 180 else (w, h)
-        out = frame.reformat(width=cw, height=ch, format="yuv420p", interpolation="AREA")
+        out = self._scaler.reformat(
+            frame, width=cw, height=ch, format="yuv420p", interpolation="AREA", threads=SCALE_THREADS
+        )
         if self.rotation:
             rotated = _rotate_yuv420p(out.to_ndarray(), cw, ch, self.rotation)
             out = av.VideoFrame.from_ndarray(rotated, format="yuv420p")
         small = _small_bgr(_planes(out), self.detect_width) if self.detect_width else None
         return OutputFrame(index=index, time=index / self.fps, frame=out, small_bgr=small, source=frame)
 
-    def still(self, frame: OutputFrame, short_side: int) -> np.ndarray:
-        """RGB of ``frame`` at source resolution (short side capped), upright: a sampled still."""
+    def still(self, frame: OutputFrame, short_side: int, pix_fmt: str = "rgb24") -> np.ndarray:
+        """``frame`` at source resolution (short side capped), upright: a sampled still.
+
+        RGB by default; ``pix_fmt="bgr24"`` gives what OpenCV's JPEG encoder takes, without a
+        second colour conversion."""
         from humo_data.media.frames import capped_size
 
-        src = frame.source
-        if src is None:
-            return frame.frame.to_ndarray(format="rgb24")
+        src = frame.source if frame.source is not None else frame.frame
         w, h = capped_size(src.width, src.height, short_side)
-        rgb = src.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
-        k = (self.rotation // 90) % 4
-        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+        img = self._still_scaler.reformat(
+            src, width=w, height=h, format=pix_fmt, interpolation="AREA", threads=SCALE_THREADS
+        ).to_ndarray()
+        k = (self.rotation // 90) % 4 if frame.source is not None else 0
+        return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         streams = [s for s in (self.vstream, self.astream) if s is not None]

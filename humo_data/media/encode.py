@@ -25,6 +25,8 @@ class ClipEncoder:
         *,
         crf: int = 18,
         preset: str = "veryfast",
+        tune: str | None = None,
+        x264_params: str | None = None,
         threads: int = 0,
         audio_rate: int | None = None,
     ):
@@ -37,7 +39,12 @@ class ClipEncoder:
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
         self._video.codec_context.thread_count = threads
-        self._video.codec_context.options = {"crf": str(crf), "preset": preset}
+        options = {"crf": str(crf), "preset": preset}
+        if tune:
+            options["tune"] = tune
+        if x264_params:  # "key=value:key=value", x264's own syntax (e.g. "me=dia:subme=1")
+            options["x264-params"] = x264_params
+        self._video.codec_context.options = options
         # The audio stream must exist before the first packet is muxed (the header is written then).
         self._audio = self._out.add_stream("aac", rate=audio_rate, layout="mono") if audio_rate else None
         self.audio_rate = audio_rate

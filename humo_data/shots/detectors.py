@@ -6,6 +6,7 @@ detector may still report it, so the cutter knows how far back it must hold fram
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scenedetect import FrameTimecode
 from scenedetect.detectors import AdaptiveDetector, ContentDetector
@@ -36,6 +37,37 @@ class NoShotDetector(ShotDetector):
     """The whole source is one shot (for pre-cut inputs)."""
 
 
+class _FastContentScore:
+    """ContentDetector's frame score (mean |difference| of H, S and V against the previous frame,
+    weighted) computed with OpenCV's L1 norm instead of int32 numpy copies: the same float, half
+    the detector's time. The stock code runs when edges or a stats manager are in play."""
+
+    def _calculate_frame_score(self, timecode: FrameTimecode, frame_img: np.ndarray) -> float:
+        if self.stats_manager is not None or self._weights.delta_edges > 0.0:
+            return super()._calculate_frame_score(timecode, frame_img)
+        hue, sat, lum = cv2.split(cv2.cvtColor(frame_img, cv2.COLOR_BGR2HSV))
+        last, self._last_frame = self._last_frame, ContentDetector._FrameData(hue, sat, lum, None)
+        if last is None:
+            return 0.0
+        n = float(hue.shape[0] * hue.shape[1])
+        components = (
+            cv2.norm(hue, last.hue, cv2.NORM_L1) / n,  # an exact integer sum, as numpy's
+            cv2.norm(sat, last.sat, cv2.NORM_L1) / n,
+            cv2.norm(lum, last.lum, cv2.NORM_L1) / n,
+            0.0,
+        )
+        weights = self._weights
+        return sum(c * w for c, w in zip(components, weights, strict=True)) / sum(abs(w) for w in weights)
+
+
+class _FastContentDetector(_FastContentScore, ContentDetector):
+    pass
+
+
+class _FastAdaptiveDetector(_FastContentScore, AdaptiveDetector):
+    pass
+
+
 class _SceneDetectBase(ShotDetector):
     def __init__(self, config: ShotsConfig, fps: float):
         super().__init__(config, fps)
@@ -63,7 +95,7 @@ class ContentShotDetector(_SceneDetectBase):
         kwargs = {"min_scene_len": self.min_len}
         if self.config.threshold is not None:
             kwargs["threshold"] = self.config.threshold
-        return ContentDetector(**kwargs)
+        return _FastContentDetector(**kwargs)
 
 
 @SHOT_DETECTORS.register("pyscenedetect-adaptive")
@@ -74,7 +106,7 @@ class AdaptiveShotDetector(_SceneDetectBase):
         kwargs = {"min_scene_len": self.min_len}
         if self.config.threshold is not None:
             kwargs["adaptive_threshold"] = self.config.threshold
-        return AdaptiveDetector(**kwargs)
+        return _FastAdaptiveDetector(**kwargs)
 
 
 def build_shot_detector(config: ShotsConfig, fps: float) -> ShotDetector:

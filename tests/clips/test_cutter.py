@@ -24,7 +24,7 @@ def test_audio_ending_early_gives_zero_padded_clips(tmp_path):
     assert row.get("_reject_reason") is None
     out = list(ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips)).run_rows([row]))
     clips = [r for r in out if r["_kind"] == "clip" and r.get("_reject_reason") is None]
-    assert out[-1]["_kind"] == "done" and out[-1]["_rows_expected"] == len(out) - 1
+    assert out[-1]["_kind"] == "done" and out[-1]["_expected_units"] == [r["_unit"] for r in out[:-1]]
     # 26 s minus 2 x 0.12 s margins: six 97-frame clips (3.88 s) and a 2.48 s tail (>= 2 s, 61 frames)
     assert [c["num_frames"] for c in clips] == [97] * 6 + [61]
     first, last = (decode_audio(c["audio"])[0] for c in (clips[0], clips[-1]))
