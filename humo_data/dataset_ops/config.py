@@ -81,6 +81,13 @@ class DedupConfig(StrictModel):
         "reaches this (median over grid cells). Measured on the shared media: duplicates >= 0.96, "
         "other windows of the same talking-head video <= 0.64.",
     )
+    min_evidence: float = Field(
+        4.0,
+        ge=0,
+        description="...and atanh(r) x sqrt(overlap bins - 3) reaches this, so short overlaps need a higher "
+        "correlation (9 bins: r >= 0.93, 12: 0.87, 16+: min_similarity). Measured on non-overlapping "
+        "windows of the same videos (same person, same room): chance maximum 3.4.",
+    )
     max_phash_distance: int = Field(
         20,
         ge=0,
@@ -117,9 +124,11 @@ class DedupConfig(StrictModel):
         "windows by construction).",
     )
     keep_order: tuple[str, ...] = Field(
-        ("stage2", "stage1", "source_pixels", "quality_aesthetic", "quality_sharpness", "duration"),
-        description="Which clip of a duplicate group stays: best first by these (higher is better; "
-        "source_pixels = width x height of the original upload, duration = clip seconds), then clip_id.",
+        ("stage2", "stage1", "source_pixels", "content_fraction", "quality_aesthetic", "duration"),
+        description="Which clip of a duplicate group stays: best first by these (higher is better), then "
+        "clip_id. source_pixels: picture pixels of the original upload, borders excluded, in ~19% "
+        "steps; content_fraction: share of the frame without black borders; quality_aesthetic/"
+        "quality_sharpness: from the quality stage when it ran (else no preference); duration: seconds.",
     )
     index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="faiss index of the keys: exact (flat), HNSW, or flat up to flat_max_keys."
@@ -134,7 +143,8 @@ class DedupConfig(StrictModel):
     @field_validator("keep_order")
     @classmethod
     def _known_keys(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        known = {"stage2", "stage1", "source_pixels", "quality_aesthetic", "quality_sharpness", "duration"}
+        known = {"stage2", "stage1", "source_pixels", "content_fraction", "quality_aesthetic",
+                 "quality_sharpness", "duration"}  # fmt: skip
         bad = [k for k in v if k not in known]
         if bad:
             raise ValueError(f"unknown keep_order keys {bad}; known: {sorted(known)}")

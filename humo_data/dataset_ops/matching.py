@@ -9,7 +9,9 @@ calls the pair duplicates when, at the best shift,
   clip: two windows of a re-upload trimmed by 1 s overlap 3 s of 4 with one original window and 1 s
   with the next; only the first is a duplicate),
 - the motion agrees: median over the grid cells of the per-cell correlation >= min_similarity
-  (different windows of one talking-head video move differently), and
+  (different windows of one talking-head video move differently), and its Fisher z over the
+  overlap >= min_evidence (a short overlap needs a higher correlation: measured on non-overlapping
+  windows of the same videos, the best shift reaches r 0.91 over 1.8 s by chance, 0.69 over 3 s),
 - the appearance agrees: median Hamming distance of the aligned per-bin pHashes <= max_phash_distance
   (or the clip embeddings' cosine, for an embedding backend), so a different video that happens
   to move alike is not a duplicate.
@@ -76,6 +78,12 @@ def needed_overlap(na: int, nb: int, step: float, cfg: DedupConfig) -> int:
     )
 
 
+def evidence(r: float, n: int) -> float:
+    """Fisher z of a correlation over ``n`` bins: how unlikely ``r`` is by chance at that length
+    (the best of many shifts over a few bins correlates well by luck; over many bins it cannot)."""
+    return math.atanh(min(max(r, -0.999999), 0.999999)) * math.sqrt(max(n - 3, 1))
+
+
 def motion_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Median over channels of the Pearson correlation of two aligned [n, channels] series; a
     channel that does not move in either clip counts as 0."""
@@ -118,7 +126,7 @@ def verify(a: Signature, b: Signature, cfg: DedupConfig, ia: int = 0, ib: int = 
             r_s = motion_correlation(a.motion[i0:i1], series[i0 - s : i1 - s])
             if best is None or r_s > best[0] + 1e-9:
                 best = (r_s, shift, i1 - i0)
-    if best is None or best[0] < cfg.min_similarity:
+    if best is None or best[0] < cfg.min_similarity or evidence(best[0], best[2]) < cfg.min_evidence:
         return None
     r_best, shift, n = best
     s = int(math.floor(shift + 0.5))
@@ -152,8 +160,14 @@ def keep_rank(meta: Sequence[dict], order: Sequence[str]) -> list[tuple]:
     def value(row: dict, key: str) -> float:
         if key == "duration":
             v = (row.get("end_time") or 0.0) - (row.get("start_time") or 0.0)
-        elif key == "source_pixels":
-            v = (row.get("source_width") or 0) * (row.get("source_height") or 0)
+        elif key == "source_pixels":  # picture pixels of the original upload, borders excluded, in
+            # steps of 2^(1/4) (~19%): a border found a few pixels off does not make a better copy
+            px = (
+                (row.get("source_width") or 0)
+                * (row.get("source_height") or 0)
+                * (row.get("content_fraction") or 1.0)
+            )
+            v = math.floor(math.log2(px) * 4 + 0.5) if px > 0 else None
         else:
             v = row.get(key)
         if v is None or (isinstance(v, float) and math.isnan(v)):

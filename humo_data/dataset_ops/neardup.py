@@ -67,6 +67,9 @@ class Block:
 def make_block(
     start: int, meta: list[dict[str, Any]], signatures: list[Signature | None], cfg: DedupConfig
 ) -> Block:
+    for m, sig in zip(meta, signatures, strict=True):
+        if sig is not None:
+            m["content_fraction"] = sig.content_fraction
     block = Block(start, meta, signatures, keep_rank(meta, cfg.keep_order))
     keys, queries, v_owner, vectors, vector_queries = [], [], [], [], []
     for i, sig in enumerate(signatures):

@@ -48,6 +48,7 @@ class Signature:
     vector: np.ndarray | None  # appearance vector, unit norm
     step: float
     backend: str
+    content_fraction: float = 1.0
 
     @property
     def bins(self) -> int:
@@ -71,6 +72,7 @@ class Signature:
             vector=None if vector is None else np.asarray(vector, np.float32),
             step=float(row["step"]),
             backend=row.get("backend") or "phash",
+            content_fraction=float(row.get("content_fraction") or 1.0),
         )
 
 
@@ -196,6 +198,7 @@ def compute_signature(
         "step": float(cfg.step_seconds),
         "duration": float(times[-1]) + (float(np.median(np.diff(times))) if len(times) > 1 else 0.0),
         "content_box": [x0, y0, x1, y1],
+        "content_fraction": float((x1 - x0) * (y1 - y0)) / float(frames.shape[1] * frames.shape[2]),
         "motion": motion.tolist(),
         "phash": hashes.view(np.int64).tolist(),
         "vector": None if vector is None else np.asarray(vector, np.float32).tolist(),
@@ -263,10 +266,14 @@ def index_keys(motion: np.ndarray, cfg: DedupConfig) -> tuple[np.ndarray, np.nda
 
 
 def query_keys(motion: np.ndarray, cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Keys a clip searches with: its motion events, each also shifted by up to stride // 2 bins
-    either side, so one of them lines up exactly with an indexed key of any copy of the clip."""
+    """Keys a clip searches with: its first and last full window and its motion events, each also
+    shifted by up to stride // 2 bins either side, so one of them lines up exactly with an indexed
+    key of any copy it overlaps by a window or more. A partial overlap (a trimmed re-upload) always
+    holds one clip's start or end; a clip inside a longer one has both inside it."""
     half, n = cfg.key_half_window, len(motion)
+    if n < 2 * half + 1:
+        return _keys_at(motion, [], half, cfg.grid)
     reach = cfg.key_stride // 2
-    centres = sorted({a + d for a in anchor_bins(motion, half, cfg.max_keys) for d in range(-reach, reach + 1)
-                      if half <= a + d < n - half})  # fmt: skip
+    seeds = {half, n - half - 1, *anchor_bins(motion, half, cfg.max_keys)}
+    centres = sorted({a + d for a in seeds for d in range(-reach, reach + 1) if half <= a + d < n - half})
     return _keys_at(motion, centres, half, cfg.grid)
