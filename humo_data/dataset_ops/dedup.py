@@ -348,8 +348,8 @@ def run_dedup(output: str, ops: DatasetOpsConfig, console=None) -> dict[str, Any
         h = inputs_hash(ds, cfg)
         previous = op.previous
         if previous.get("status") == "complete" and previous.get("hash") == h:
-            refresh_documents(ds, ops)
             op.done({k: v for k, v in previous.items() if k not in ("status", "at")})
+            refresh_documents(ds, ops)
             return _summary(op, previous | {"skipped": True, "signatures_computed": computed})
         found = find_duplicates(ds, cfg)
         ds.state.record(
@@ -362,8 +362,8 @@ def run_dedup(output: str, ops: DatasetOpsConfig, console=None) -> dict[str, Any
         info = {"hash": inputs_hash(ds, cfg), "rejected": found["rejected"],
                 "pairs": found["pairs"], "clips_before": before, "clips_after": ds.manifest["counts"].get("triplets", 0),
                 "shards_rewritten": rewritten, "signatures_computed": computed, "backend": _backend(cfg)}  # fmt: skip
-        refresh_documents(ds, ops)
         op.done(info)
+        refresh_documents(ds, ops)
         return _summary(op, info | {"examples": found["examples"]})
 
 

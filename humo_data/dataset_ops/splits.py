@@ -344,6 +344,9 @@ def run_split(output: str, ops: DatasetOpsConfig) -> dict[str, Any]:
             ]
         )
         op.done(info)
+        from humo_data.dataset_ops.card import refresh_documents
+
+        refresh_documents(ds, ops)
         return {**info, "notes": op.notes}
 
 

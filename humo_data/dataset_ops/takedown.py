@@ -307,11 +307,8 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
         entry = {"id": request, "kind": kind, "value": value, "at": utc_now(), "rows": len(removed),
                  "references": refs, "feature_rows": feats, **how}  # fmt: skip
         requests = list(op.previous.get("requests", [])) + [entry]
-        ds.state.record(
-            [{"t": "phase", "name": STAGE, "requests": requests, "status": "complete"}]
-        )  # the card reads it
-        refresh_documents(ds, ops)
         op.done({"requests": requests})
+        refresh_documents(ds, ops)
         return {**entry, "notes": op.notes}
 
 
