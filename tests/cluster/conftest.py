@@ -29,6 +29,9 @@ SAMPLE = REPO / "tests" / "data"
 #: two short real talking clips from ../shared/media, used when it is present
 SHARED_CLIPS = ("sadtalker_WDA_AlexandriaOcasioCortez_000.mp4", "liveportrait_d19.mp4")
 OBJECT_STORE = 200 * 1024 * 1024
+#: per-clip filters and later phases off, for tests whose subject is the front half (probe, cut,
+#: shards, commits): their outcomes then depend on the fault under test only
+CUT_ONLY = tuple(f"{s}.enabled=false" for s in ("quality", "faces", "identity", "audio", "sync", "captions"))
 
 
 def config(*overrides: str):

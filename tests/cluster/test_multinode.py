@@ -93,7 +93,7 @@ def test_removing_a_worker_node_mid_job_gives_the_clean_run_clips(inputs, tmp_pa
                              capture_output=True, text=True, timeout=400)  # fmt: skip
         assert run.returncode == 0, run.stdout[-3000:]
         expected = clip_ids(str(clean))
-        assert len(expected) == len(set(expected)) >= 4
+        assert len(expected) == len(set(expected)) >= 2
 
         out = tmp_path / "faulty"
         proc = subprocess.Popen(curate_cmd(str(inputs), str(out), *ARGS, address=cluster.address),

@@ -71,7 +71,7 @@ def test_curate_s3_to_s3_validates_and_hashes_match_objects(s3, curated):
     assert curated.ok and curated.sources_listed == len(sample_clips())
     out = s3.uri("out")
     manifest = open_dataset(out).manifest
-    assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == curated.new_clips >= 4
+    assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == curated.new_clips >= 1
 
     check = _cli("validate", out)
     assert check.returncode == 0, check.stderr
