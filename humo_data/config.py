@@ -209,6 +209,12 @@ class ClipsConfig(StrictModel):
             raise ValueError(
                 f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
             )
+        from humo_data.clips.planner import frame_bounds
+
+        try:
+            frame_bounds(self.min_seconds, self.max_seconds, self.fps, 4 if self.frame_rule == "4k+1" else 1)
+        except ValueError as err:
+            raise ValueError(f"{err}; widen min_seconds..max_seconds or set frame_rule=any") from None
         return self
 
 

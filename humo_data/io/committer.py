@@ -62,6 +62,7 @@ class Committer:
         self.seconds_committed = 0.0
         self.duplicates_dropped = 0
         self.retryable: list[str] = []
+        self._retried: set[str] = set()  # sources given up on in this run: their late rows commit, untracked
         self.notes: list[str] = []
         self._last_flush = time.monotonic()
         self._load_open_sources()
@@ -116,6 +117,8 @@ class Committer:
                 if info is None:
                     continue
             for r in fresh:
+                if r["source_uri"] in self._retried:
+                    continue
                 src = self.sources[r["source_uri"]]
                 src.source_id = src.source_id or r["source_id"]
                 src.got[r["unit"]] += 1
@@ -123,7 +126,7 @@ class Committer:
                 src.rows += 1
             out.append(self._shard_record(s["table"], s["key"], info, fresh))
         for r in rows:
-            if r["t"] == "done":
+            if r["t"] == "done" and r["source_uri"] not in self._retried:
                 payload = json.loads(r["json"])
                 src = self.sources[r["source_uri"]]
                 src.source_id = src.source_id or r["source_id"]
@@ -133,6 +136,7 @@ class Committer:
                 out.append({"t": "retry", "uri": r["source_uri"], "stage": r["stage"],
                             "detail": json.loads(r["json"]).get("detail"), "at": utc_now()})  # fmt: skip
                 self.retryable.append(r["source_uri"])
+                self._retried.add(r["source_uri"])
                 self.sources.pop(r["source_uri"], None)
                 self.on_source_processed(r["source_uri"])
         for r in rows:

@@ -142,6 +142,9 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
         state.manifest["status"] = "complete" if complete else "running"
         state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
         state.compact()
+        # a task killed after writing (a lost node) can leave a file no record lists: gone before
+        # the lease is released, so a finished dataset holds committed files only
+        store.delete_many(leftover_files(Dataset(store, state)))
     if cfg.writer.report:
         _write_report(str(output), console)
     m = state.manifest
