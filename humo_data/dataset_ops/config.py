@@ -133,8 +133,10 @@ class DedupConfig(StrictModel):
     index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="faiss index of the keys: exact (flat), HNSW, or flat up to flat_max_keys."
     )
-    flat_max_keys: int = Field(200_000, ge=1, description="index=auto: exact search up to this many keys.")
-    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree (index=hnsw).")
+    flat_max_keys: int = Field(
+        20_000, ge=1, description="index=auto: exact search up to this many keys (~2,500 clips), HNSW above."
+    )
+    hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph degree (index=hnsw).")
     block_clips: int = Field(
         20_000, ge=1, description="Clips per search task (each task loads the index once)."
     )

@@ -34,8 +34,8 @@ def build_index(vectors: np.ndarray, cfg: DedupConfig):
         index = faiss.IndexFlatIP(d)
     else:
         index = faiss.IndexHNSWFlat(d, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = max(64, 2 * cfg.neighbours)
+        index.hnsw.efConstruction = 64
+        index.hnsw.efSearch = max(48, 3 * cfg.neighbours)
     if len(x):
         index.add(x)
     return index

@@ -92,6 +92,33 @@ def motion_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median((za * zb).mean(0)))
 
 
+def shift_correlations(
+    a: np.ndarray, b: np.ndarray, shifts: np.ndarray, need: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Motion correlation (median over channels of the per-channel Pearson r over the aligned bins)
+    and overlap length for every shift at once (b's bin j on a's bin j + shift); -inf where the
+    overlap is under ``need`` bins. One gather, no Python loop over shifts."""
+    na, nb = len(a), len(b)
+    i0 = np.maximum(0, shifts)
+    i1 = np.minimum(na, nb + shifts)
+    n = i1 - i0
+    length = int(max(n.max(initial=0), 1))
+    ai = i0[:, None] + np.arange(length)[None, :]
+    valid = ai < i1[:, None]
+    bi = np.clip(ai - shifts[:, None], 0, nb - 1)
+    xa = a[np.minimum(ai, na - 1)] * valid[..., None]
+    xb = b[bi] * valid[..., None]
+    cnt = np.maximum(n, 1)[:, None].astype(np.float64)
+    ma, mb = xa.sum(1) / cnt, xb.sum(1) / cnt
+    cov = (xa * xb).sum(1) / cnt - ma * mb
+    va = np.maximum((xa * xa).sum(1) / cnt - ma * ma, 0.0)
+    vb = np.maximum((xb * xb).sum(1) / cnt - mb * mb, 0.0)
+    r = cov / (np.sqrt(va) + 1e-6) / (np.sqrt(vb) + 1e-6)
+    out = np.median(r, axis=1)
+    out[n < need] = -np.inf
+    return out, n
+
+
 def verify(a: Signature, b: Signature, cfg: DedupConfig, ia: int = 0, ib: int = 1,
            hints: Iterable[int] | None = None) -> Match | None:  # fmt: skip
     """The duplicate evidence for clips ``a`` and ``b`` (indices ``ia``/``ib`` recorded), or None."""
@@ -111,24 +138,25 @@ def verify(a: Signature, b: Signature, cfg: DedupConfig, ia: int = 0, ib: int = 
     if min(na, nb) < need:
         return None
     if hints is None:
-        shifts: Iterable[int] = range(need - nb, na - need + 1)
+        shifts = np.arange(need - nb, na - need + 1)
     else:
         r = cfg.search_shift_bins
-        shifts = sorted({h + d for h in hints for d in range(-r, r + 2)})
+        shifts = np.unique(np.asarray([h + d for h in hints for d in range(-r, r + 2)], np.int64))
+    if not len(shifts):
+        return None
     # b read half a bin later (interpolated): copies trimmed by a fraction of a bin line up too
     b_half = (b.motion[:-1] + b.motion[1:]) / 2
-    best: tuple[float, float, int] | None = None
-    for s in shifts:
-        for series, shift in ((b.motion, float(s)), (b_half, s - 0.5)):
-            i0, i1 = max(0, s), min(na, len(series) + s)
-            if i1 - i0 < need:
-                continue
-            r_s = motion_correlation(a.motion[i0:i1], series[i0 - s : i1 - s])
-            if best is None or r_s > best[0] + 1e-9:
-                best = (r_s, shift, i1 - i0)
-    if best is None or best[0] < cfg.min_similarity or evidence(best[0], best[2]) < cfg.min_evidence:
+    r_int, n_int = shift_correlations(a.motion, b.motion, shifts, need)
+    r_half, n_half = (
+        shift_correlations(a.motion, b_half, shifts, need) if len(b_half) else (r_int * -np.inf, n_int)
+    )
+    k_int, k_half = int(np.argmax(r_int)), int(np.argmax(r_half))
+    if r_half[k_half] > r_int[k_int] + 1e-9:
+        r_best, shift, n = float(r_half[k_half]), shifts[k_half] - 0.5, int(n_half[k_half])
+    else:
+        r_best, shift, n = float(r_int[k_int]), float(shifts[k_int]), int(n_int[k_int])
+    if not np.isfinite(r_best) or r_best < cfg.min_similarity or evidence(r_best, n) < cfg.min_evidence:
         return None
-    r_best, shift, n = best
     s = int(math.floor(shift + 0.5))
     i0, i1 = max(0, s), min(na, nb + s)
     distance = float("nan")
@@ -139,7 +167,7 @@ def verify(a: Signature, b: Signature, cfg: DedupConfig, ia: int = 0, ib: int = 
         distance = float(np.median(hamming(a.phash[i0:i1], b.phash[i0 - s : i1 - s])))
         if distance > cfg.max_phash_distance:
             return None
-    return Match(ia, ib, r_best, shift, n, distance)
+    return Match(ia, ib, r_best, float(shift), n, distance)
 
 
 # --- which clip stays ---------------------------------------------------------------------------
