@@ -191,6 +191,11 @@ def _summary(root: str, manifest: dict[str, Any], triplet_paths: list[ShardFile]
         for key in ("stage1_reason", "stage2_reason", "reference_kind"):
             if subsets.get(key):
                 table.add_row(f"  {key}", ", ".join(f"{k}={v}" for k, v in sorted(subsets[key].items())))
+    if manifest.get("phases", {}).get("split"):  # identity-disjoint splits (humo-data split)
+        from humo_data.dataset_ops.splits import split_sizes
+
+        for name, v in split_sizes(load_dataset(root)).items():
+            table.add_row(f"split {name}", f"{v['clips']} clips, {v['hours']:.3f} h, {v['identities']} identities")
     if counts.get("dropped_tails"):
         table.add_row(
             "short tails dropped",
