@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from humo_data.io.dataset import open_dataset
-from tests.pipeline.conftest import SAMPLE, link_inputs, needs_media
+from tests.pipeline.conftest import CUT_ONLY, SAMPLE, link_inputs, needs_media
 
 pytestmark = [pytest.mark.slow, needs_media]
 
@@ -24,7 +24,10 @@ SOURCES = [
     "liveportrait_d10.mp4",
     "liveportrait_d19.mp4",
 ]
+# The streaming commit protocol is what a kill interrupts here; the later phases' resume is tested
+# by tests/identity/test_identity_resume.py and tests/pipeline/test_phases.py.
 ARGS = [
+    *(a for o in CUT_ONLY for a in ("--set", o)),
     "--no-progress",
     "--set",
     "writer.rows_per_shard=1",
