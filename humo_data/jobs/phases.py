@@ -181,7 +181,9 @@ def run_shard_pipeline(
     data = data.map_batches(
         _select_side, fn_kwargs={"columns": columns}, batch_format="pyarrow", batch_size=None
     )
-    written = data.groupby("_shard").map_groups(
+    written = data.groupby(
+        "_shard", num_partitions=max(1, min(len(tasks), 64))
+    ).map_groups(  # one group per shard
         _write_side_group,
         fn_kwargs={"spec": spec, "name": name, "stage_hash_": stage_hash_},
         batch_format="pyarrow",
@@ -278,7 +280,7 @@ def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> bool:
             _read_features, fn_kwargs={"store_spec": spec}, batch_size=1, batch_format="pyarrow"
         )
         out = run_identity(faces, cfg.identity)
-        written = out.groupby("_shard").map_groups(
+        written = out.groupby("_shard", num_partitions=max(1, min(len(features), 64))).map_groups(
             _write_identity_group, fn_kwargs={"store_spec": spec, "stage_hash_": cfg.identity.output_hash()},
             batch_format="pyarrow",
         )  # fmt: skip

@@ -112,7 +112,6 @@ def _funnel(manifest: dict[str, Any], clips: list[dict[str, Any]], rejects: list
         ("sources processed", sources),
         ("passed probe", max(sources - early, 0)),
         ("sources with clips", with_clips),
-        ("clips", len(clips)),
     ]
     clip_rejects = Counter(r["stage"] for r in rejects if r.get("clip_id"))
     cut = len(clips) + sum(clip_rejects.values())
@@ -126,6 +125,7 @@ def _funnel(manifest: dict[str, Any], clips: list[dict[str, Any]], rejects: list
         if stage not in STAGE_ORDER:
             left -= n
             steps.append((f"after {stage} ({n} rejected)", left))
+    steps.append(("clips in the dataset", len(clips)))
     subsets = counts.get("subsets") or {}
     if subsets:
         steps += [
