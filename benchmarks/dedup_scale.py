@@ -111,7 +111,7 @@ def synthesize(
 
 
 def _sig_row(cid: str, src: str, motion: np.ndarray, ph: np.ndarray, rng) -> dict[str, Any]:
-    v = rng.normal(0, 1, 256).astype(np.float32)
+    v = rng.normal(0, 1, 64).astype(np.float32)
     return {"clip_id": cid, "source_id": src, "backend": "phash", "step": STEP, "duration": len(motion) * STEP,
             "content_box": [0, 0, 96, 96], "content_fraction": 1.0, "motion": np.asarray(motion, np.float32).tolist(),
             "phash": ph.tolist(), "vector": (v / np.linalg.norm(v)).tolist()}  # fmt: skip

@@ -26,7 +26,8 @@ class Exposure(Stage[ToyConfig]):
         value = np.asarray(live.column("num_frames").to_numpy(), float) / 100.0
         reasons = [None if v >= self.config.floor else "too_dark" for v in value]
         details = [
-            None if r is None else f"too_dark {v:.2f} < {self.config.floor}" for r, v in zip(reasons, value)
+            None if r is None else f"too_dark {v:.2f} < {self.config.floor}"
+            for r, v in zip(reasons, value, strict=True)
         ]
         return {"quality_exposure": value.astype(np.float32), **self.rejects(reasons, details)}
 

@@ -18,6 +18,8 @@ from pydantic import Field, field_validator, model_validator
 from humo_data.config_base import Resources, StrictModel
 
 SPLIT_NAME = re.compile(r"^[a-z][a-z0-9]*$")
+#: bumped when signatures.py computes a signature differently (stored ones are recomputed)
+SIGNATURE_VERSION = 2
 OPS = ("dedup", "split", "card")
 
 
@@ -164,7 +166,7 @@ class DedupConfig(StrictModel):
 
         keys = ("backend", "open_clip_arch", "open_clip_weights", "step_seconds", "smooth_seconds",
                 "decode_width", "grid", "border_level")  # fmt: skip
-        return short_hash({k: getattr(self, k) for k in keys})
+        return short_hash({"version": SIGNATURE_VERSION, **{k: getattr(self, k) for k in keys}})
 
 
 class SplitConfig(StrictModel):

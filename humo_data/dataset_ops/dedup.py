@@ -272,7 +272,7 @@ def _match_task(block: Block, bundle, block_refs: list[Any], starts: list[int], 
         i = g - other.start
         return other.signatures[i], other.ranks[i], other.meta[i]
 
-    return block_matches(block, bundle, lookup, cfg)
+    return block_matches(block, bundle, lookup, cfg, home=lambda g: bisect.bisect_right(starts, g) - 1)
 
 
 def _select_task(

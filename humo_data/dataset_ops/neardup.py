@@ -45,17 +45,14 @@ def source_code(source_id: str) -> int:
 
 @dataclass
 class Block:
-    """Clips ``start .. start + len(meta)`` of the dataset's numbering."""
+    """Clips ``start .. start + len(meta)`` of the dataset's numbering: their signatures and keep
+    ranks (~1.5 KB per clip). Keys are derived where they are used (``block_keys``), so they never
+    travel through the object store."""
 
     start: int
     meta: list[dict[str, Any]]  # META_COLUMNS + "_shard" per clip
     signatures: list[Signature | None]
     ranks: list[tuple] = field(default_factory=list)
-    keys: Keys | None = None  # indexed keys (moving clips)
-    queries: Keys | None = None  # query keys (anchors +-1 bin)
-    vector_owner: np.ndarray | None = None
-    vectors: np.ndarray | None = None
-    needs_vector_query: np.ndarray | None = None  # global ids of clips without usable keys
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -70,10 +67,22 @@ def make_block(
     for m, sig in zip(meta, signatures, strict=True):
         if sig is not None:
             m["content_fraction"] = sig.content_fraction
-    block = Block(start, meta, signatures, keep_rank(meta, cfg.keep_order))
+    return Block(start, meta, signatures, keep_rank(meta, cfg.keep_order))
+
+
+@dataclass
+class BlockKeys:
+    keys: Keys  # indexed keys (moving clips), every key_stride bins
+    queries: Keys  # query keys (first/last window and motion events, +- stride // 2)
+    vector_owner: np.ndarray
+    vectors: np.ndarray
+    needs_vector_query: np.ndarray  # global ids of clips without usable keys (stills, short clips)
+
+
+def block_keys(block: Block, cfg: DedupConfig, index: bool = True, query: bool = True) -> BlockKeys:
     keys, queries, v_owner, vectors, vector_queries = [], [], [], [], []
-    for i, sig in enumerate(signatures):
-        g = start + i
+    for i, sig in enumerate(block.signatures):
+        g = block.start + i
         if sig is None:
             continue
         if sig.vector is not None:
@@ -82,19 +91,20 @@ def make_block(
         if sig.is_static(cfg.static_motion):
             vector_queries.append(g)
             continue
-        k, kc = index_keys(sig.motion, cfg)
-        q, qc = query_keys(sig.motion, cfg)
-        if len(k):
-            keys.append(Keys(k, np.full(len(k), g, np.int64), kc))
+        if index:
+            k, kc = index_keys(sig.motion, cfg)
+            if len(k):
+                keys.append(Keys(k, np.full(len(k), g, np.int64), kc))
+        q, qc = query_keys(sig.motion, cfg) if query else (np.zeros((0, 1), np.float32), [])
         if len(q):
             queries.append(Keys(q, np.full(len(q), g, np.int64), qc))
-        else:
+        elif query:
             vector_queries.append(g)
-    block.keys, block.queries = Keys.concat(keys), Keys.concat(queries)
-    block.vector_owner = np.asarray(v_owner, np.int64)
-    block.vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), np.float32)
-    block.needs_vector_query = np.asarray(vector_queries, np.int64)
-    return block
+    return BlockKeys(
+        Keys.concat(keys), Keys.concat(queries), np.asarray(v_owner, np.int64),
+        np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), np.float32),
+        np.asarray(vector_queries, np.int64),
+    )  # fmt: skip
 
 
 @dataclass
@@ -120,9 +130,10 @@ def index_bundle(blocks: Sequence[Block] | Callable[[], Any], total: int, cfg: D
     for block in blocks() if callable(blocks) else blocks:
         for i, m in enumerate(block.meta):
             sources[block.start + i] = source_code(m["source_id"])
-        keys.append(block.keys)
-        v_owner.append(block.vector_owner)
-        vectors.append(block.vectors)
+        bk = block_keys(block, cfg, query=False)
+        keys.append(bk.keys)
+        v_owner.append(bk.vector_owner)
+        vectors.append(bk.vectors)
     all_keys = Keys.concat(keys)
     vec = [v for v in vectors if len(v)]
     dims = {v.shape[1] for v in vec}
@@ -142,27 +153,32 @@ def block_matches(
     bundle: Bundle,
     lookup: Callable[[int], tuple[Signature | None, tuple, dict]],
     cfg: DedupConfig,
+    home: Callable[[int], int] | None = None,
 ) -> list[tuple[Match, tuple, tuple, dict, dict]]:
-    """Verified duplicate pairs whose first clip lies in ``block``: (match, rank a, rank b, meta a,
-    meta b). ``lookup(g)`` gives any clip's signature, rank and meta (other blocks, read lazily)."""
+    """Verified duplicate pairs found from ``block``'s clips: (match, rank a, rank b, meta a, meta b).
+    ``lookup(g)`` gives any clip's signature, rank and meta (other blocks, read lazily); ``home(g)``
+    the block holding clip g, so pairs can be visited block by block."""
     lo = block.start
+    bk = block_keys(block, cfg, index=False)
     pairs = key_candidates(
-        deserialize(bundle.key_index), bundle.indexed_keys(), block.queries, bundle.sources, cfg
+        deserialize(bundle.key_index), bundle.indexed_keys(), bk.queries, bundle.sources, cfg
     )
-    if len(block.needs_vector_query):
-        local = block.needs_vector_query - lo
-        sigs = [block.signatures[i] for i in local]
+    if len(bk.needs_vector_query):
+        sigs = [block.signatures[i] for i in bk.needs_vector_query - lo]
         with_vec = [i for i, s in enumerate(sigs) if s is not None and s.vector is not None]
         if with_vec:
             qv = np.stack([sigs[i].vector for i in with_vec]).astype(np.float32)
             for pair in vector_candidates(
-                deserialize(bundle.vector_index), bundle.vector_owner, qv,
-                block.needs_vector_query[with_vec], bundle.sources, cfg,
+                deserialize(bundle.vector_index), bundle.vector_owner, qv, bk.needs_vector_query[with_vec],
+                bundle.sources, cfg,
             ):  # fmt: skip
                 pairs.setdefault(pair, set())
     out = []
-    # a pair found from both ends is verified twice (at most); decisions() keeps one
-    for (a, b), hints in sorted(pairs.items()):
+    # a pair found from both ends is verified twice (at most); decisions() keeps one. Pairs go in
+    # the order of the blocks holding their clips (``home``), so each other block is read once.
+    order = sorted(pairs, key=lambda p: ((home(p[0]), home(p[1])) if home else (0, 0), p))
+    for a, b in order:
+        hints = pairs[(a, b)]
         sa, ra, ma = lookup(a)
         sb, rb, mb = lookup(b)
         if sa is None or sb is None:

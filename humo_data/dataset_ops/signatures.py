@@ -9,7 +9,7 @@ video apart (same person, same room: their perceptual hashes differ by ~6 bits o
          ──> motion: |frame - previous| in grid x grid cells + whole frame, low-passed and read
              at the centre of each bin (bins of step_seconds from the clip's first frame)
          ──> pHash (63 bits of the 8x8 DCT, DC dropped) of the frame nearest each bin centre
-         ──> appearance vector: mean normalised 16x16 thumbnail (or a CLIP embedding, appearance.py)
+         ──> appearance vector: mean normalised 8x8 thumbnail (or a CLIP embedding, appearance.py)
 
 Matching (matching.py) slides two motion series against each other (a re-upload trimmed by 1 s
 shifts every clip window), and the candidates come from anchor keys (``anchor_keys``): motion
@@ -33,7 +33,7 @@ from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 from humo_data.dataset_ops.config import DedupConfig
 
 THUMB = 32
-VECTOR_SIDE = 16
+VECTOR_SIDE = 8
 PHASH_BITS = 63
 
 
@@ -167,7 +167,8 @@ def bin_hashes(thumbs: np.ndarray, times: np.ndarray, step: float, nbins: int) -
 
 
 def thumbnail_vector(frames: np.ndarray) -> np.ndarray | None:
-    """Appearance vector of the phash backend: mean normalised 16x16 thumbnail, unit norm."""
+    """Appearance vector of the phash backend: mean normalised 8x8 thumbnail, unit norm (64 floats:
+    it only finds candidates for stills, which pHash then verifies)."""
     if len(frames) == 0:
         return None
     v = _normalised(_resize_all(frames, VECTOR_SIDE)).mean(0).ravel()

@@ -146,12 +146,24 @@ def clips_showing(ds: Dataset, identity: str, ops: DatasetOpsConfig) -> tuple[se
 # --- rewriting ----------------------------------------------------------------------------------
 
 
+def _share(value: Any) -> Any:
+    import ray
+
+    return ray.put(value) if ray.is_initialized() else value
+
+
+def _resolve(value: Any) -> Any:
+    import ray
+
+    return ray.get(value) if isinstance(value, ray.ObjectRef) else value
+
+
 def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
     """One triplet shard key: rows, references and feature rows of the request removed."""
     from humo_data.jobs.finish import KIND_RANK, compute_flags
 
     store = Store.from_spec(task["store"])
-    clips = set(task["clips"])
+    clips = set(_resolve(task["clips"]))
     sources = set(task["sources"])
     key, gen = task["key"], task["gen"]
     records: list[dict[str, Any]] = []
@@ -277,11 +289,12 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
             {e["key"] for e in ds.shards("triplets")}
             | {e["key"] for t in feature_tables(ds) for e in ds.shards(t)}
         )
+        shared = _share(sorted(clips))  # one copy in the object store, not one per task
         tasks = []
         for key in keys:
             entry = ds.state.shard("triplets", key)
             tasks.append({"store": ds.store.spec(), "key": key, "entry": entry, "companions": companions(ds, key),
-                          "gen": next_gen(entry["path"]) if entry else 1, "clips": sorted(clips), "sources": sources,
+                          "gen": next_gen(entry["path"]) if entry else 1, "clips": shared, "sources": sources,
                           "min_kind": cur.identity.min_reference_kind, "sync_enabled": cur.sync.enabled,
                           "row_group_rows": cur.writer.row_group_rows, "compression": cur.writer.compression})  # fmt: skip
         results = run_tasks(_rewrite_task, tasks)

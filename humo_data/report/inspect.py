@@ -195,7 +195,9 @@ def _summary(root: str, manifest: dict[str, Any], triplet_paths: list[ShardFile]
         from humo_data.dataset_ops.splits import split_sizes
 
         for name, v in split_sizes(load_dataset(root)).items():
-            table.add_row(f"split {name}", f"{v['clips']} clips, {v['hours']:.3f} h, {v['identities']} identities")
+            table.add_row(
+                f"split {name}", f"{v['clips']} clips, {v['hours']:.3f} h, {v['identities']} identities"
+            )
     if counts.get("dropped_tails"):
         table.add_row(
             "short tails dropped",

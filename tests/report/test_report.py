@@ -60,7 +60,9 @@ def test_report_names_reasons_and_shows_middle_frames(tmp_path: Path, rgb_clip: 
     jpeg = cv2.imdecode(np.frombuffer(base64.b64decode(imgs[0]), np.uint8), cv2.IMREAD_COLOR)
     b, g, r = jpeg.reshape(-1, 3).mean(axis=0)
     assert g > 150 and r < 80 and b < 80, (b, g, r)  # green: the middle of red|green|blue
-    fetched = re.sub(r"xmlns(:\w+)?=['\"]http://www\.w3\.org/[^'\"]*['\"]", "", page)  # namespaces fetch nothing
+    fetched = re.sub(
+        r"xmlns(:\w+)?=['\"]http://www\.w3\.org/[^'\"]*['\"]", "", page
+    )  # namespaces fetch nothing
     assert "http://" not in fetched and "https://" not in fetched  # self-contained
     assert "<svg" in page and "Funnel" in page
     assert "00000000000000000000000" in page  # clip ids beside the thumbnails
