@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,16 @@ class RssSampler:
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
+def build_dataset(n: int, out: Path, cfg: DedupConfig) -> tuple[set[tuple[str, str]], float, float]:
+    """Synthesise and write the dataset (in a child process); the planted pairs and the timings."""
+    t0 = time.perf_counter()
+    triplets, sigs, planted = synthesize(n)
+    gen_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    write_dataset(out, triplets, sigs, cfg)
+    return planted, gen_s, time.perf_counter() - t0
+
+
 def run_size(n: int, cpus: int) -> dict[str, Any]:
     """One size, in this process (called in a fresh subprocess per size)."""
     import ray
@@ -183,15 +195,13 @@ def run_size(n: int, cpus: int) -> dict[str, Any]:
     ops = load_ops_config(
         None, None, [f"ray.num_cpus={cpus}", "in_process_max_shards=0", f"dedup.block_clips={BLOCK}"]
     )
-    t0 = time.perf_counter()
-    triplets, sigs, planted = synthesize(n)
-    gen_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
-        t0 = time.perf_counter()
-        write_dataset(out, triplets, sigs, ops.dedup)
-        write_s = time.perf_counter() - t0
-        del triplets, sigs
+        # synthesised in a child process: freed lists would stay in this process's heap and
+        # hide (or inflate) the pass's own driver memory
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            planted, gen_s, write_s = pool.submit(build_dataset, n, out, ops.dedup).result()
         ray.init(num_cpus=cpus, object_store_memory=2 << 30, include_dashboard=False, logging_level="ERROR")
         rss_before = psutil.Process().memory_info().rss
         with RssSampler() as rss:
