@@ -212,6 +212,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                             x264_params=cfg.x264_params,
                             threads=cfg.encode_threads,
                             audio_rate=cfg.audio_sample_rate if has_audio else None,
+                            background=True,  # x264 beside the decoding thread
                         )
                         open_clip = _OpenClip(ev, encoder)
                     elif isinstance(ev, ClipFrames):

@@ -1,12 +1,17 @@
 """Encoding: streamed H.264 MP4 clips (with AAC audio) and FLAC/WAV audio bytes, all in memory.
 
 Frames go into the encoder as they are decoded, so a clip never sits in memory as raw frames.
+With ``background=True`` x264 runs in its own thread (PyAV releases the GIL while it encodes), so
+the decoding thread keeps decoding and scaling meanwhile: on one long source that is the
+difference between one busy core and two.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import queue
+import threading
 from fractions import Fraction
 
 import av
@@ -29,6 +34,7 @@ class ClipEncoder:
         x264_params: str | None = None,
         threads: int = 0,
         audio_rate: int | None = None,
+        background: bool = False,
     ):
         self._buf = io.BytesIO()
         # No +faststart: it needs a second pass over a named file; the clip is read whole anyway.
@@ -51,6 +57,34 @@ class ClipEncoder:
         self.width, self.height, self.fps = width, height, fps
         self.num_frames = 0
         self._previous: av.VideoFrame | None = None
+        # a few frames of slack between the threads: enough to absorb x264's bursts, and memory
+        # stays at a handful of output-size frames
+        self._queue: queue.Queue | None = queue.Queue(maxsize=8) if background else None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._encode_loop, name="clip-encoder", daemon=True)
+            self._thread.start()
+
+    def _encode_loop(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._out.mux(self._video.encode(frame))
+                except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                    self._error = err
+
+    def _raise_background_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _join(self) -> None:
+        """Wait until every queued frame is encoded (the background thread ends)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise_background_error()
 
     def add(self, frame: av.VideoFrame | np.ndarray) -> None:
         """Append a yuv420p frame at the encoder's size (a VideoFrame, or a packed yuv420p array)."""
@@ -64,11 +98,16 @@ class ClipEncoder:
         frame.time_base = self._frame_time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         frame.pts = self.num_frames
-        self._out.mux(self._video.encode(frame))
+        if self._queue is not None:
+            self._raise_background_error()
+            self._queue.put(frame)
+        else:
+            self._out.mux(self._video.encode(frame))
         self.num_frames += 1
 
     def finish(self, audio: np.ndarray | None = None) -> bytes:
         """Flush video, mux ``audio`` (float32 mono at ``audio_rate``) as AAC, return the MP4 bytes."""
+        self._join()
         if self._audio is not None:
             samples = np.zeros(1, np.float32) if audio is None or not len(audio) else audio
             frame = av.AudioFrame.from_ndarray(
@@ -84,6 +123,8 @@ class ClipEncoder:
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # a discarded clip: nothing to do with a failed close
+            self._join()
+        with contextlib.suppress(Exception):
             self._out.close()
 
 
