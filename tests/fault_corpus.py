@@ -174,6 +174,16 @@ def reject_row(i: int, stage: str, reason: str) -> dict[str, object]:
     }
 
 
+def rejects_from_working(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Reject-table rows of the working rows a stage rejected (``_reject_*`` set)."""
+    return [
+        {"reject_id": f"r{i:023x}", "source_id": r["source_id"], "source_uri": r["source_uri"],
+         "clip_id": r["clip_id"], "stage": r["_reject_stage"], "reason": r["_reject_reason"],
+         "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"]}
+        for i, r in enumerate(rows) if r["_reject_reason"]
+    ]  # fmt: skip
+
+
 def write_dataset(
     root: Path,
     triplets: list[dict[str, object]],
@@ -181,8 +191,10 @@ def write_dataset(
     *,
     rows_per_shard: int = 2,
     status: str = "complete",
+    config: dict[str, object] | None = None,
 ) -> dict[str, object]:
-    """Write shards + a compacted ``_manifest.json`` (v2) as a finished curate run leaves them."""
+    """Write shards + a compacted ``_manifest.json`` (v2) as a finished curate run leaves them;
+    ``config`` sections (e.g. a stage's settings the report reads) join the manifest's config."""
     import datetime as dt
     import hashlib
     import json
@@ -226,7 +238,7 @@ def write_dataset(
         "status": status,
         "created_at": now,
         "updated_at": now,
-        "config": {"clips": {"fps": 25.0}},
+        "config": {"clips": {"fps": 25.0}, **(config or {})},
         "config_hash": "0123456789abcdef",
         "packages": {"humo-data": "0.1.0", "av": "18.1.0"},
         "backends": {"shots": "pyscenedetect-content"},

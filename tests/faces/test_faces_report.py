@@ -3,7 +3,6 @@ identity pass: an A/B/A source, a second source of B, and a faceless test patter
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from humo_data.identity.job import identity_table
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.report.faces_section import section, svg_histogram
 from tests.faces.face_rows import concat_clips
-from tests.fault_corpus import write_dataset
+from tests.fault_corpus import rejects_from_working, write_dataset
 from tests.identity.stage_rows import features_from_stage
 from tests.shared_media import media_file, needs_media
 
@@ -55,18 +54,10 @@ def dataset(tmp_path_factory) -> Path:
                 },
             }
         )
-    rejects = [
-        {"reject_id": f"r{i:023x}", "source_id": r["source_id"], "source_uri": r["source_uri"],
-         "clip_id": r["clip_id"], "stage": r["_reject_stage"], "reason": r["_reject_reason"],
-         "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"]}
-        for i, r in enumerate(clips.to_pylist()) if r["_reject_reason"]
-    ]  # fmt: skip
+    rejects = rejects_from_working(clips.to_pylist())
     assert len(triplets) == 4 and rejects
     root = tmp / "out"
-    write_dataset(root, triplets, rejects)
-    manifest = json.loads((root / "_manifest.json").read_text())
-    manifest["config"]["identity"] = IdentityConfig().model_dump(mode="json")
-    (root / "_manifest.json").write_text(json.dumps(manifest))
+    write_dataset(root, triplets, rejects, config={"identity": IdentityConfig().model_dump(mode="json")})
     return root
 
 

@@ -3,7 +3,6 @@ clips (quality + template captions) and quality rejects of a blurred copy made h
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from humo_data.clips.cutter import cut_source
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.quality import QualityConfig, QualityStage
 from humo_data.report.quality_section import section, svg_histogram
-from tests.fault_corpus import write_dataset
+from tests.fault_corpus import rejects_from_working, write_dataset
 from tests.shared_media import media_file, needs_media
 
 pytestmark = needs_media
@@ -36,17 +35,10 @@ def dataset(tmp_path_factory) -> Path:
     kept = [r for r in curated(Path(good)) if r["_reject_reason"] is None]
     bad = [r for r in curated(blurred) if r["_reject_reason"]]
     assert kept and bad
-    rejects = [
-        {"reject_id": f"r{i:023x}", "source_id": r["source_id"], "source_uri": r["source_uri"],
-         "clip_id": r["clip_id"], "stage": r["_reject_stage"], "reason": r["_reject_reason"],
-         "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"]}
-        for i, r in enumerate(bad)
-    ]  # fmt: skip
     root = tmp / "out"
-    write_dataset(root, kept, rejects)
-    manifest = json.loads((root / "_manifest.json").read_text())
-    manifest["config"]["quality"] = QualityConfig().model_dump(mode="json")
-    (root / "_manifest.json").write_text(json.dumps(manifest))
+    write_dataset(
+        root, kept, rejects_from_working(bad), config={"quality": QualityConfig().model_dump(mode="json")}
+    )
     return root
 
 
