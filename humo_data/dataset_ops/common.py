@@ -135,6 +135,21 @@ def maybe_ray(ds: Dataset, ops: Any) -> bool:
     return True
 
 
+def share(value: Any) -> Any:
+    """``value`` put in the object store once when Ray is up (tasks then receive a reference, not a
+    copy each), else ``value`` itself; ``resolve`` undoes it on either side."""
+    import ray
+
+    return ray.put(value) if ray.is_initialized() else value
+
+
+def resolve(value: Any) -> Any:
+    """An object-store reference's value on Ray, the value itself in process."""
+    import ray
+
+    return ray.get(value) if isinstance(value, ray.ObjectRef) else value
+
+
 def run_tasks(fn: Callable[[dict[str, Any]], dict[str, Any]], tasks: list[dict[str, Any]], num_cpus: float = 1.0,
               on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """``fn`` over ``tasks`` as Ray tasks when Ray is up (results in completion order, streamed to

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from humo_data.config_base import short_hash
 from humo_data.dataset_ops.card import refresh_documents
-from humo_data.dataset_ops.common import OpRun, dataset_op, maybe_ray, merge_pending
+from humo_data.dataset_ops.common import OpRun, dataset_op, maybe_ray, merge_pending, resolve
 from humo_data.dataset_ops.config import DatasetOpsConfig, DedupConfig
 from humo_data.dataset_ops.neardup import (
     META_COLUMNS,
@@ -51,13 +51,6 @@ SIG_TABLE = "features/signatures"
 STAGE = "dedup"
 REASON = "near_duplicate"
 LOOKUP_CACHE_BLOCKS = 4
-
-
-def _resolve(x: Any) -> Any:
-    """An object-store reference's value on Ray, the value itself in process."""
-    import ray
-
-    return ray.get(x) if isinstance(x, ray.ObjectRef) else x
 
 
 def signature_schema() -> pa.Schema:
@@ -251,7 +244,7 @@ def load_block(store_spec: dict[str, Any], plan: dict[str, Any], cfg: DedupConfi
 def _bundle_task(block_refs: list[Any], total: int, cfg: DedupConfig):
     def blocks():
         for ref in block_refs:
-            yield _resolve(ref)
+            yield resolve(ref)
 
     return index_bundle(blocks, total, cfg)
 
@@ -265,7 +258,7 @@ def _match_task(block: Block, bundle, block_refs: list[Any], starts: list[int], 
             other = block
         else:
             if b not in cache:
-                cache[b] = _resolve(block_refs[b])
+                cache[b] = resolve(block_refs[b])
                 if len(cache) > LOOKUP_CACHE_BLOCKS:
                     cache.popitem(last=False)
             other = cache[b]
@@ -281,7 +274,7 @@ def _select_task(
     """Leader selection over every verified pair; side tables per affected triplet shard."""
     from humo_data.jobs.finish import write_side_table
 
-    matches = [m for ref in match_refs for m in _resolve(ref)]
+    matches = [m for ref in match_refs for m in resolve(ref)]
     chosen = decisions(matches)
     store = Store.from_spec(store_spec)
     by_shard: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -28,7 +28,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from humo_data.dataset_ops.card import refresh_documents
-from humo_data.dataset_ops.common import curate_config, dataset_op, maybe_ray, merge_pending, run_tasks
+from humo_data.dataset_ops.common import (
+    curate_config,
+    dataset_op,
+    maybe_ray,
+    merge_pending,
+    resolve,
+    run_tasks,
+    share,
+)
 from humo_data.dataset_ops.config import DatasetOpsConfig
 from humo_data.dataset_ops.shards import (
     companions,
@@ -146,24 +154,12 @@ def clips_showing(ds: Dataset, identity: str, ops: DatasetOpsConfig) -> tuple[se
 # --- rewriting ----------------------------------------------------------------------------------
 
 
-def _share(value: Any) -> Any:
-    import ray
-
-    return ray.put(value) if ray.is_initialized() else value
-
-
-def _resolve(value: Any) -> Any:
-    import ray
-
-    return ray.get(value) if isinstance(value, ray.ObjectRef) else value
-
-
 def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
     """One triplet shard key: rows, references and feature rows of the request removed."""
     from humo_data.jobs.finish import KIND_RANK, compute_flags
 
     store = Store.from_spec(task["store"])
-    clips = set(_resolve(task["clips"]))
+    clips = set(resolve(task["clips"]))
     sources = set(task["sources"])
     key, gen = task["key"], task["gen"]
     records: list[dict[str, Any]] = []
@@ -289,7 +285,7 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
             {e["key"] for e in ds.shards("triplets")}
             | {e["key"] for t in feature_tables(ds) for e in ds.shards(t)}
         )
-        shared = _share(sorted(clips))  # one copy in the object store, not one per task
+        shared = share(sorted(clips))  # one copy in the object store, not one per task
         tasks = []
         for key in keys:
             entry = ds.state.shard("triplets", key)
