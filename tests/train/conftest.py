@@ -129,10 +129,10 @@ def write_shard(path: Path, rows: list[dict], row_group_rows: int = 4) -> Path:
 
 
 def fixture_rows(n_speaker: int = 6, frames: int = 13, size: int = 64) -> list[dict]:
-    for path in (SPEAKER, SILENT, REFERENCE):
-        media_file(path.name)  # skips the test when ../shared/media is absent
     """Clips of real speech video: n_speaker consecutive windows of the SadTalker clip (with audio,
     a face box, the HuMo reference on even rows, none on odd ones), plus one silent LivePortrait clip."""
+    for path in (SPEAKER, SILENT, REFERENCE):
+        media_file(path.name)  # skips the test when ../shared/media is absent
     ref = REFERENCE.read_bytes()
     rows = []
     for i in range(n_speaker):

@@ -15,6 +15,7 @@ from humo_data.train.data.audio import decode_audio_bytes
 from humo_data.train.data.references import fit_reference
 from humo_data.train.data.shards import ShardColumnError
 from humo_data.train.data.stream import DataError, LoaderState, TripletStream, make_loader
+from tests.shared_media import media_file
 
 F, H, W = 9, 32, 48
 
@@ -67,7 +68,9 @@ def test_window_start_changes_frames_and_stays_in_clip(triplet_dir):
 
 
 def test_reference_is_fitted_and_padded_white():
-    img = fit_reference(REFERENCE.read_bytes(), H, W)  # 816x896 portrait-ish -> fit height, pad sides
+    img = fit_reference(
+        media_file(REFERENCE.name).read_bytes(), H, W
+    )  # 816x896 portrait-ish -> fit height, pad sides
     assert img.shape == (H, W, 3)
     assert (img[:, 0] == 255).all() and (img[:, -1] == 255).all()  # padded columns
     assert (img[:, W // 2] != 255).any()  # content in the middle
