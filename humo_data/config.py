@@ -73,7 +73,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 def _format_validation_error(err: ValidationError, origin: str) -> str:
     lines = [f"invalid config ({origin}):"]
     for e in err.errors():
-        key = ".".join(str(x) for x in e["loc"]) or "<root>"
+        if not e["loc"]:  # a rule across sections: its message says everything (no dump of the input)
+            lines.append(f"  {e['msg'].removeprefix('Value error, ')}")
+            continue
+        key = ".".join(str(x) for x in e["loc"])
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
         lines.append(
             f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})")
@@ -297,6 +300,15 @@ class CurateConfig(StrictModel):
 
     #: sections that decide how sources become clips: changing one means re-cutting (a new output)
     CUT_SECTIONS: ClassVar[tuple[str, ...]] = ("probe", "shots", "clips", "frames")
+
+    @model_validator(mode="after")
+    def _stage2_needs_speech_gate(self) -> CurateConfig:
+        if self.sync.enabled and not self.audio.enabled:
+            raise ValueError(
+                "sync.enabled needs audio.enabled: stage 2 requires the speech gate (audio stage) as well "
+                "as the sync gate. Set audio.enabled=true, or sync.enabled=false for a stage-1-only dataset."
+            )
+        return self
 
     def config_hash(self) -> str:
         """Hash of what changes the dataset (every stage's settings, the schema version); not

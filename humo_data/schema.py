@@ -108,13 +108,30 @@ def file_column_for(name: str, file_schema: pa.Schema) -> str | None:
     return None
 
 
+#: gate reasons the audio / sync stages wrote into stage2_reason before each gate had its own
+#: column (audio_gate / sync_gate); finish's derived reasons (not_stage1, ...) are not gates
+LEGACY_AUDIO_GATES = frozenset({"no_audio", "not_enough_speech", "several_speakers", "audio_clipped",
+                                "asr_low_logprob", "asr_no_speech", "asr_repetitive"})  # fmt: skip
+LEGACY_SYNC_GATES = frozenset({"out_of_sync", "low_sync_confidence", "no_face_track", "no_face", "too_short"})
+
+
 def upgrade_triplet_table(table: pa.Table) -> pa.Table:
     """A triplet table of any version with current column names (v1 ``references`` ->
-    ``reference_images``); columns added since stay absent (readers treat them as null)."""
+    ``reference_images``); columns added since stay absent (readers treat them as null), except the
+    gate columns, recovered from ``stage2_reason`` for shards written before they existed."""
     renames = {old: new for old, new in TRIPLET_RENAMES.items() if old in table.column_names}
-    if not renames:
-        return table
-    return table.rename_columns([renames.get(n, n) for n in table.column_names])
+    if renames:
+        table = table.rename_columns([renames.get(n, n) for n in table.column_names])
+    if "stage2_reason" in table.column_names:
+        reasons = table.column("stage2_reason").to_pylist()
+        for column, gates, ran in (("audio_gate", LEGACY_AUDIO_GATES, "speech_backend"),
+                                   ("sync_gate", LEGACY_SYNC_GATES, "sync_backend")):  # fmt: skip
+            if column in table.column_names or ran not in table.column_names:
+                continue
+            table = table.append_column(
+                column, pa.array([r if r in gates else None for r in reasons], pa.string())
+            )
+    return table
 
 
 def manifest_json_schema() -> dict[str, Any]:

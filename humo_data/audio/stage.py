@@ -8,9 +8,10 @@ Per batch of live clips::
     speech segments + ratio ──> ASR on clips with speech (vocals where separated) ──> diarization
 
 Nothing here rejects a clip: stage 2 is a subset of stage 1, so a clip that fails a gate keeps its
-row and gets ``stage2_reason`` (the first failed gate: no_audio, not_enough_speech,
-several_speakers, audio_clipped, asr_low_logprob, asr_no_speech, asr_repetitive). A reason
-written by an earlier stage is kept. The stored ``audio`` stays the original mix unless
+row and gets ``audio_gate`` (the first failed gate: no_audio, not_enough_speech,
+several_speakers, audio_clipped, asr_low_logprob, asr_no_speech, asr_repetitive; null = passed).
+The stage writes that column from its own measurements every time it runs (a rerun with looser
+gates clears it); only finish turns it into ``stage2``/``stage2_reason``. The stored ``audio`` stays the original mix unless
 ``separation.store_separated`` is set.
 """
 
@@ -86,13 +87,13 @@ class AudioStage(Stage[AudioConfig]):
     actor = True  # VAD session, ASR model and separator load once per actor
     inputs = (
         "_audio_pcm", "_audio_margin", "audio", "audio_format", "video", "has_audio", "fps", "num_frames", "start_time", "end_time",
-        "people_count", "stage2_reason",
+        "people_count",
     )  # fmt: skip
     outputs = (
         "speech_ratio", "speech_segments", "transcript", "language", "language_probability",
         "asr_avg_logprob", "asr_no_speech_prob", "asr_compression_ratio", "asr_words", "speaker_count",
         "separation_applied", "speech_to_background_db", "speech_to_background_db_after",
-        "audio_clipped_fraction", "speech_backend", "stage2_reason",
+        "audio_clipped_fraction", "speech_backend", "audio_gate",
     )  # fmt: skip
 
     def setup(self) -> None:
@@ -139,9 +140,7 @@ class AudioStage(Stage[AudioConfig]):
             s2b, background_dbfs = speech_to_background(c.wave, probs[i], thr, neg)
             c.out.update(speech_to_background_db=s2b, audio_clipped_fraction=clipped_fraction(c.wave))
             people = rows[i].get("people_count")
-            already_failed = rows[i].get("stage2_reason") or (
-                people is not None and people > cfg.max_speakers
-            )
+            already_failed = people is not None and people > cfg.max_speakers
             if (
                 self.separator is not None
                 and not already_failed  # separation costs the most with a real model: stage-2 candidates only
@@ -193,7 +192,7 @@ class AudioStage(Stage[AudioConfig]):
             clip.out["speaker_count"] = (
                 self.diarizer.speaker_count(clip.analysis) if speech_seconds > 0 else 0
             )
-        failed = row.get("stage2_reason") or self.signal_gate(clip.out, row, clip)
+        failed = self.signal_gate(clip.out, row, clip)
         if (
             self.asr is not None
             and speech_seconds >= cfg.asr.min_speech_seconds
@@ -231,7 +230,7 @@ class AudioStage(Stage[AudioConfig]):
         out = dict(clip.out)
         if clip.wave is not None and len(clip.wave):
             out["speech_backend"] = self._backend_name(clip)
-        out["stage2_reason"] = row.get("stage2_reason") or self.stage2_reason(out, row, clip)
+        out["audio_gate"] = self.gate(out, row, clip)
         return out
 
     def signal_gate(self, out: dict[str, Any], row: dict[str, Any], clip: ClipAudio) -> str | None:
@@ -251,7 +250,7 @@ class AudioStage(Stage[AudioConfig]):
             return "audio_clipped"
         return None
 
-    def stage2_reason(self, out: dict[str, Any], row: dict[str, Any], clip: ClipAudio) -> str | None:
+    def gate(self, out: dict[str, Any], row: dict[str, Any], clip: ClipAudio) -> str | None:
         """The first stage-2 gate this clip fails (None = passes the audio gates)."""
         asr = self.config.asr
         reason = self.signal_gate(out, row, clip)

@@ -207,7 +207,7 @@ def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
                     pa.array(new_kinds, pa.string()),
                 )
             t = t.filter(pa.array([not g for g in gone], pa.bool_()))
-            flags = compute_flags(t, task["min_kind"], task["sync_enabled"])
+            flags = compute_flags(t, task["min_kind"])
             for name, vals in flags.items():
                 t = t.set_column(
                     t.schema.get_field_index(name), name, pa.array(vals, t.schema.field(name).type)
@@ -291,7 +291,7 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
             entry = ds.state.shard("triplets", key)
             tasks.append({"store": ds.store.spec(), "key": key, "entry": entry, "companions": companions(ds, key),
                           "gen": next_gen(entry["path"]) if entry else 1, "clips": shared, "sources": sources,
-                          "min_kind": cur.identity.min_reference_kind, "sync_enabled": cur.sync.enabled,
+                          "min_kind": cur.identity.min_reference_kind,
                           "row_group_rows": cur.writer.row_group_rows, "compression": cur.writer.compression})  # fmt: skip
         results = run_tasks(_rewrite_task, tasks)
         removed = [r for res in results for r in res["removed"]]

@@ -8,12 +8,15 @@ once, on the workers: columns replaced, rows a later stage rejected moved to ``r
 file name: ``part-<key>-g<n>.parquet``); the old file and the merged side tables are dropped in
 the same commit.
 
-Flags (a subset gate keeps the row; only a reject removes it):
-- stage1: a caption, and a reference of at least ``identity.min_reference_kind``
-  (cross_source and cross_shot both count as a different context);
-- stage2: stage1, the clip has audio, and the audio/sync stages left no ``stage2_reason``;
-  ``stage2_reason`` names the audio/sync gate that failed (kept even when stage 1 failed too, so
-  the funnel counts every gate), else ``not_stage1``.
+Flags (a subset gate keeps the row; only a reject removes it). They are derived here, from the
+gate columns, every time finish runs, and never read back, so reruns and changed settings cannot
+leave stale flags:
+- stage1: a caption, and a reference of at least ``identity.min_reference_kind``;
+- stage2: stage1, the clip has audio, the audio stage ran and its gates passed (``audio_gate``
+  null, ``speech_backend`` set), and the sync stage ran and passed (``sync_gate`` null,
+  ``sync_backend`` set). ``stage2_reason`` names the first gate that failed (an audio or sync gate
+  is named even when stage 1 failed too, so the funnel counts every gate), then ``not_stage1``,
+  then ``audio_not_checked`` / ``sync_not_checked`` for a stage that did not run.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from humo_data.schema import FEATURE_TABLES, rejects_schema, triplet_schema
 #: how well a reference kind separates identity from context (the stage-1 gate's order)
 KIND_RANK = {"cross_source": 3, "cross_shot": 3, "same_shot": 2, "same_clip": 1}
 SIDE_PREFIX = "tables/"
+#: bumped when the flag rule changes, so the next finish re-derives every shard's flags
+FLAGS_VERSION = "gates-v1"
 
 
 def side_table_name(stage: str) -> str:
@@ -56,16 +61,18 @@ def write_side_table(store: Store, stage: str, key: str, table: pa.Table, stage_
 # --- flags --------------------------------------------------------------------------------------
 
 
-def compute_flags(table: pa.Table, min_kind: str, sync_enabled: bool) -> dict[str, list]:
-    """stage1/stage2 and their first failed reason for every row of a (merged) triplet table."""
+def compute_flags(table: pa.Table, min_kind: str) -> dict[str, list]:
+    """stage1/stage2 and their first failed reason for every row of a (merged) triplet table,
+    derived from the gate columns only (see the module docstring)."""
     n = table.num_rows
-    col = table.column
 
     def values(name: str) -> list:
-        return col(name).to_pylist() if name in table.column_names else [None] * n
+        return table.column(name).to_pylist() if name in table.column_names else [None] * n
 
     captions, refs, kinds = values("caption"), values("reference_images"), values("reference_kind")
-    gate2, has_audio, offsets = values("stage2_reason"), values("has_audio"), values("sync_offset_frames")
+    has_audio = values("has_audio")
+    audio_gate, audio_ran = values("audio_gate"), values("speech_backend")
+    sync_gate, sync_ran = values("sync_gate"), values("sync_backend")
     need = KIND_RANK[min_kind]
     s1, r1, s2, r2 = [], [], [], []
     for i in range(n):
@@ -78,15 +85,17 @@ def compute_flags(table: pa.Table, min_kind: str, sync_enabled: bool) -> dict[st
             reason1 = "reference_kind_below_minimum"
         else:
             reason1 = None
-        # the audio/sync gate that failed is kept even when stage 1 failed too, so the per-gate
-        # funnel shows every gate; not_stage1 only when the audio and sync gates passed
         if not has_audio[i]:
             reason2 = "no_audio"
-        elif gate2[i]:
-            reason2 = gate2[i]
+        elif audio_gate[i]:
+            reason2 = audio_gate[i]
+        elif sync_gate[i]:
+            reason2 = sync_gate[i]
         elif reason1 is not None:
             reason2 = "not_stage1"
-        elif not sync_enabled or offsets[i] is None:
+        elif not audio_ran[i]:
+            reason2 = "audio_not_checked"
+        elif not sync_ran[i]:
             reason2 = "sync_not_checked"
         else:
             reason2 = None
@@ -185,7 +194,7 @@ def finish_shard(task: dict[str, Any]) -> dict[str, Any]:
             rel = f"features/{name}/part-{entry['key']}-g{task['gen']}.parquet"
             info = write_table(store, rel, features, row_group_rows=64, compression=task["compression"])
             records.append({"t": "shard", "table": f"features/{name}", "key": entry["key"], **info})
-    flags = compute_flags(base, task["min_kind"], task["sync_enabled"])
+    flags = compute_flags(base, task["min_kind"])
     for name, vals in flags.items():
         base = base.set_column(
             base.schema.get_field_index(name), name, pa.array(vals, triplet_schema().field(name).type)
@@ -241,7 +250,7 @@ def run_finish(ds: Dataset, cfg: CurateConfig, console=None, show_progress: bool
         if table_name.startswith(SIDE_PREFIX):
             for e in state.shards(table_name):
                 sides_by_key.setdefault(e["key"], []).append({**e, "table": table_name})
-    flags_hash = f"{cfg.identity.min_reference_kind if hasattr(cfg.identity, 'min_reference_kind') else 'cross_shot'}|{cfg.sync.enabled}"
+    flags_hash = f"{cfg.identity.min_reference_kind}|{FLAGS_VERSION}"
     tasks = []
     for entry in state.shards("triplets"):
         sides = sides_by_key.get(entry["key"], [])
@@ -258,7 +267,7 @@ def run_finish(ds: Dataset, cfg: CurateConfig, console=None, show_progress: bool
         )
         tasks.append({
             "store": ds.store.spec(), "entry": entry, "sides": sides, "gen": gen, "stages": stages,
-            "min_kind": getattr(cfg.identity, "min_reference_kind", "cross_shot"), "sync_enabled": cfg.sync.enabled,
+            "min_kind": cfg.identity.min_reference_kind,
             "row_group_rows": cfg.writer.row_group_rows, "compression": cfg.writer.compression,
             "old_seconds": _entry_seconds(ds, entry),
         })  # fmt: skip

@@ -64,11 +64,6 @@ class SyncConfig(StrictModel):
     redetect_every: int = Field(
         25, ge=1, description="Without a face_track: re-run dlib's detector every this many frames."
     )
-    score_all: bool = Field(
-        False,
-        description="Score clips that already failed a stage-2 gate too (costs time; their sync_* are null "
-        "otherwise).",
-    )
     decode_threads: int = Field(1, ge=0, description="FFmpeg threads to decode a clip (0 = auto).")
     resources: Resources = Resources(num_cpus=1.0, batch_size=2)
 

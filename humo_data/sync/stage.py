@@ -1,6 +1,7 @@
 """The sync stage: find each clip's audio offset, gate stage 2 on it, and realign the audio.
 
-Per live clip with audio (and, unless ``score_all``, no stage-2 reason yet)::
+Per live clip with audio (whatever the other gates found: turning sync on later, or loosening an
+audio gate, must find every clip scored)::
 
     video MP4 ──decode once──> main face per frame (face_track + dlib landmarks)
     _audio_pcm (clip + margin; separated vocals when the audio stage made them) ─┐
@@ -10,8 +11,9 @@ Per live clip with audio (and, unless ``score_all``, no stage-2 reason yet)::
     passed and offset != 0 ──> audio shifted from the margin, FLAC + the MP4's AAC track rewritten,
                                audio_offset_frames = offset
 
-A failed gate keeps the row (stage 1 needs no audio) with ``stage2_reason``; a reason set by an
-earlier stage is kept. ``sync_verified`` is true only when a learned scorer (SyncNet) passed the
+A failed gate keeps the row (stage 1 needs no audio) with ``sync_gate`` (null = passed); the
+stage writes it from its own reading every time it runs and never reads another gate; only
+finish turns it into ``stage2``/``stage2_reason``. ``sync_verified`` is true only when a learned scorer (SyncNet) passed the
 clip; with the offline scorer stage 2 means "offset corrected".
 """
 
@@ -35,12 +37,12 @@ class SyncStage(Stage[SyncConfig]):
     name = "sync"
     actor = True  # SyncNet weights / dlib models load once per actor
     inputs = (
-        "video", "audio", "audio_format", "has_audio", "fps", "num_frames", "face_track", "stage2_reason",
+        "video", "audio", "audio_format", "has_audio", "fps", "num_frames", "face_track",
         "audio_offset_frames", "_audio_pcm", "_audio_margin", VOCALS_COLUMN,
     )  # fmt: skip
     outputs = (
         "sync_confidence", "sync_distance", "sync_offset_frames", "sync_verified", "sync_backend",
-        "audio_offset_frames", "stage2_reason",
+        "audio_offset_frames", "sync_gate",
     )  # fmt: skip
     consumes = ("_audio_pcm", VOCALS_COLUMN)
 
@@ -61,23 +63,22 @@ class SyncStage(Stage[SyncConfig]):
         rows = live.select([c for c in self.inputs if c in live.column_names]).to_pylist()
         results = [self.process(r) for r in rows]
         names = list(dict.fromkeys([*self.outputs, *(k for r in results for k in r)]))
-        return {n: [r.get(n, rows[i].get(n)) for i, r in enumerate(results)] for n in names}
+        # media pass through unless shifted; every other output is this run's own reading
+        keep = ("audio", "video")
+        return {
+            n: [r.get(n, rows[i].get(n) if n in keep else None) for i, r in enumerate(results)] for n in names
+        }
 
     def process(self, row: dict[str, Any]) -> dict[str, Any]:
         cfg = self.config
-        out: dict[str, Any] = {
-            "stage2_reason": row.get("stage2_reason"),
-            "audio_offset_frames": row.get("audio_offset_frames"),
-        }
+        out: dict[str, Any] = {"sync_gate": None, "audio_offset_frames": row.get("audio_offset_frames")}
         fps = float(row.get("fps") or 25.0)
         seconds = (row.get("num_frames") or 0) / fps
         padded, margin = pcm_from_bytes(row.get("_audio_pcm")), float(row.get("_audio_margin") or 0.0)
         if not len(padded) and row.get("audio"):
             padded, margin = decode_audio_bytes(row["audio"], SR), 0.0  # rerun on a finished dataset
         if row.get("has_audio") is False or not len(padded) or not row.get("video"):
-            out["stage2_reason"] = out["stage2_reason"] or "no_audio"
-            return out
-        if out["stage2_reason"] and not cfg.score_all:
+            out["sync_gate"] = "no_audio"
             return out
         vocals = pcm_from_bytes(row.get(VOCALS_COLUMN))
         clip = SyncInput(
@@ -86,7 +87,7 @@ class SyncStage(Stage[SyncConfig]):
         result = self.scorer.score(clip)
         out["sync_backend"] = self.scorer.backend_name
         if result.scores is None:
-            out["stage2_reason"] = out["stage2_reason"] or result.reason
+            out["sync_gate"] = result.reason
             return out
         s = result.scores
         out.update(sync_offset_frames=s.offset, sync_confidence=s.confidence, sync_distance=s.distance)
@@ -94,8 +95,8 @@ class SyncStage(Stage[SyncConfig]):
         confident = s.confidence >= self.scorer.min_confidence
         out["sync_verified"] = bool(self.scorer.learned and in_range and confident)
         gate = None if in_range and confident else ("out_of_sync" if not in_range else "low_sync_confidence")
-        out["stage2_reason"] = out["stage2_reason"] or gate
-        if out["stage2_reason"] is None and s.offset != 0:
+        out["sync_gate"] = gate
+        if gate is None and s.offset != 0:
             audio, video = shifted_media(
                 padded, margin, seconds, s.offset, fps, row["video"], row.get("audio_format") or "flac", SR
             )

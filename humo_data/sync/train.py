@@ -78,7 +78,8 @@ def candidates_from_dataset(uri: str, subset: str = "stage2", limit: int | None 
         "num_frames",
         "face_track",
         "stage2",
-        "stage2_reason",
+        "audio_gate",
+        "sync_gate",
         "sync_offset_frames",
     ]
     rows = []
@@ -87,7 +88,7 @@ def candidates_from_dataset(uri: str, subset: str = "stage2", limit: int | None 
             ok = (
                 r["stage2"]
                 if subset == "stage2"
-                else (r["sync_offset_frames"] is not None and r["stage2_reason"] in (None, "not_stage1"))
+                else (r["sync_offset_frames"] is not None and not r["audio_gate"] and not r["sync_gate"])
             )
             if ok and r["video"] and r["audio"]:
                 rows.append(r)

@@ -1,4 +1,4 @@
-"""AudioStage on working rows built from real media: gates write stage2_reason and never reject;
+"""AudioStage on working rows built from real media: gates write audio_gate and never reject;
 bad input (silence, music, clipping, odd layouts and rates, short audio, no audio) never crashes."""
 
 import numpy as np
@@ -32,27 +32,28 @@ def run(stage, rows: list[dict]) -> list[dict]:
 def test_talking_silent_and_music_clips(stage):
     talking, silent, music = cached_row(*TALKING[0]), cached_row(*SILENT), cached_row(*MUSIC)
     a, b, c = run(stage, [talking, silent, music])
-    assert a["stage2_reason"] is None
+    assert a["audio_gate"] is None
     assert a["speech_ratio"] > 0.6 and a["transcript"] and a["asr_words"]
     assert a["speech_backend"].startswith("silero-vad-v5+pocketsphinx-en-us")
     assert all(0 <= s < e <= talking["num_frames"] / 25 + 1e-6 for s, e in a["speech_segments"])
     assert a["language"] is None and a["speaker_count"] is None  # offline: no language id, no diarizer
-    assert b["stage2_reason"] == "not_enough_speech" and b["speech_ratio"] < 0.05
+    assert b["audio_gate"] == "not_enough_speech" and b["speech_ratio"] < 0.05
     assert b["speech_to_background_db"] is None and b["transcript"] is None  # skipped: failed already
-    assert c["stage2_reason"] == "not_enough_speech" and c["speech_ratio"] < 0.5
+    assert c["audio_gate"] == "not_enough_speech" and c["speech_ratio"] < 0.5
     assert c["separation_applied"] is True and c["speech_to_background_db"] < 15
     for row, orig in ((a, talking), (b, silent), (c, music)):
         assert row["audio"] == orig["audio"] and row["video"] == orig["video"]  # original mix kept
 
 
-def test_people_count_no_audio_and_earlier_reasons(stage):
+def test_people_count_no_audio_and_other_gates_ignored(stage):
     talking = cached_row(*TALKING[0])
     two_people = dict(talking, people_count=2)
     no_audio = dict(talking, has_audio=False, audio=None, _audio_pcm=None, audio_format=None)
     empty_pcm = dict(talking, _audio_pcm=b"", audio=None)
-    earlier = dict(talking, stage2_reason="no_reference")
+    earlier = dict(talking, audio_gate="not_enough_speech", stage2_reason="no_reference")
     rows = run(stage, [two_people, no_audio, empty_pcm, earlier])
-    assert [r["stage2_reason"] for r in rows] == ["several_speakers", "no_audio", "no_audio", "no_reference"]
+    # the gate is this run's own reading: an earlier audio_gate or a derived stage2_reason is not kept
+    assert [r["audio_gate"] for r in rows] == ["several_speakers", "no_audio", "no_audio", None]
     assert rows[1]["speech_ratio"] is None and rows[1]["speech_backend"] is None
     assert rows[3]["speech_ratio"] > 0.6  # still measured
 
@@ -65,8 +66,8 @@ def test_clipped_and_short_audio(stage):
     short[int(1.6 * SR) :] = 0  # the audio track ends 1 s into a 4 s clip
     ended = clip_row(path, 0.64, 4.0, audio=short[: int(1.7 * SR)], face_track=False)
     a, b = run(stage, [clipped, ended])
-    assert a["audio_clipped_fraction"] > 0.01 and a["stage2_reason"] == "audio_clipped"
-    assert b["stage2_reason"] == "not_enough_speech" and 0.05 < b["speech_ratio"] < 0.5
+    assert a["audio_clipped_fraction"] > 0.01 and a["audio_gate"] == "audio_clipped"
+    assert b["audio_gate"] == "not_enough_speech" and 0.05 < b["speech_ratio"] < 0.5
 
 
 @pytest.mark.parametrize("layout, rate", [("stereo", 44100), ("5.1", 48000), ("mono", 8000)])

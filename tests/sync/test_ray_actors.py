@@ -28,7 +28,9 @@ def test_audio_then_sync_as_actor_pools():
         ray.shutdown()
     silent, talking = rows  # liveportrait_d19 < sadtalker
     assert talking["speech_ratio"] > 0.6 and talking["sync_backend"] == "landmark-envelope-xcorr"
-    assert talking["stage2_reason"] is None and talking["sync_offset_frames"] is not None
-    assert silent["stage2_reason"] == "not_enough_speech" and silent["sync_offset_frames"] is None
+    assert talking["audio_gate"] is None and talking["sync_gate"] is None
+    assert talking["sync_offset_frames"] is not None
+    assert silent["audio_gate"] == "not_enough_speech"  # the sync stage scores it anyway (its own gate)
+    assert silent["sync_backend"] == "landmark-envelope-xcorr"
     assert all(r["_reject_reason"] is None for r in rows)
     assert all(r["_audio_pcm"] is None for r in rows)  # consumed by the sync stage

@@ -85,7 +85,7 @@ def test_syncnet_backend_end_to_end_with_random_weights(weights):
     assert isinstance(out["sync_offset_frames"], int) and abs(out["sync_offset_frames"]) <= 15
     assert np.isfinite(out["sync_distance"]) and out["sync_confidence"] >= 0
     # random weights cannot verify: whatever the gate decided, the flag and the reason agree
-    assert out["sync_verified"] == (out["stage2_reason"] is None)
+    assert out["sync_verified"] == (out["sync_gate"] is None)
     assert out["_reject_reason"] is None
     # deterministic: the same crops and MFCCs embed to the same vectors
     model = load_syncnet(weights)
