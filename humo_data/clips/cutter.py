@@ -15,6 +15,14 @@ frames it also hands later stages what they need, so no stage decodes the source
 It yields one row per clip, one reject row per shot too short to give a clip (and ``all_blank``
 when a source is nothing but near-black frames), and a final ``done`` marker listing every unit
 id the source produced plus its drop counts (the writer tracks completion by those ids).
+
+Interlaced sources are deinterlaced by the reader before scaling (``source_interlaced``). Damage
+keeps what decodes: frames inside a damage span (``media.damage``: decoder errors, through the
+frames that predict from them up to the next clean keyframe) go into no clip, so clips end before
+the span and start again after it; a clip that already held frames of a span when the decoder
+reported it is dropped. Each span becomes one ``damaged_packets`` reject row naming its times
+and what failed; a stream that ends early (or a container unreadable past some point) is
+``truncated_stream``; ``decode_error`` is left for sources with no cleanly decoded frame at all.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ from humo_data.config import ClipsConfig, FramesConfig, ShotsConfig, StrictModel
 from humo_data.ids import clip_id_for, reject_id_for
 from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
-from humo_data.media.decode import OutputFrame, SourceReader
+from humo_data.media.damage import DamageSpan
+from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words
 from humo_data.media.encode import ClipEncoder, encode_audio
 from humo_data.shots import build_shot_detector
 from humo_data.stage import FanOutStage, Row
@@ -96,17 +105,30 @@ class _OpenClip:
     encoder: ClipEncoder
     stills: list[_Still] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
+    first_source_time: float | None = None  # source times of its first and last frame
+    last_source_time: float | None = None
+    interlaced: bool = False  # a frame of it was deinterlaced
+
+    def took(self, frame: OutputFrame) -> None:
+        if self.first_source_time is None:
+            self.first_source_time = frame.source_time
+        self.last_source_time = frame.source_time
+        self.interlaced = self.interlaced or frame.interlaced
 
 
 @dataclass
 class _PendingClip:
-    """A clip whose video is complete, waiting until the audio stream has reached its end."""
+    """A clip whose video is complete, waiting until the audio stream has reached its end (and the
+    decoder is far enough past it that no late damage report can reach back into it)."""
 
     event: ClipOpen
     encoder: ClipEncoder
     length: int
     stills: list[_Still]
     motion: list[float]
+    first_source_time: float
+    last_source_time: float
+    interlaced: bool
 
     def end_time(self, fps: float) -> float:
         return (self.event.start + self.length) / fps
@@ -119,6 +141,7 @@ class _SourceStats:
     frames: int = 0
     blank_frames: int = 0
     blank_level_sum: float = 0.0
+    damaged_frames: int = 0
     dropped_tails: int = 0
     dropped_tail_frames: int = 0
 
@@ -159,7 +182,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 yield dict(source, _kind="retry", _reject_stage=self.name, _reject_reason="retryable_io",
                            _reject_detail=describe(err), _unit=None)  # fmt: skip
                 return
-            row = self.reject_row(source, "decode_error", describe(err))
+            row = self.reject_row(source, "decode_error", _failure_words(err, stats, self.config.clips.fps))
             units.append(row["_unit"])
             yield row
         yield dict(
@@ -186,19 +209,26 @@ class ClipCutStage(FanOutStage[CutConfig]):
         )
         open_clip: _OpenClip | None = None
         pending: list[_PendingClip] = []
-        with SourceReader(
-            media,
-            fps=cfg.fps,
-            short_side=cfg.short_side,
-            upscale=cfg.upscale,
-            detect_width=None
-            if shots.backend == "none" and shots.blank_threshold is None
-            else shots.detect_width,
-            audio_rate=cfg.audio_sample_rate,
-            with_audio=has_audio,
-            threads=cfg.decode_threads,
-        ) as reader:
+        try:
+            reader = SourceReader(
+                media,
+                fps=cfg.fps,
+                short_side=cfg.short_side,
+                upscale=cfg.upscale,
+                detect_width=None
+                if shots.backend == "none" and shots.blank_threshold is None
+                else shots.detect_width,
+                audio_rate=cfg.audio_sample_rate,
+                with_audio=has_audio,
+                threads=cfg.decode_threads,
+            )
+        except Exception as err:
+            if is_retryable(err):
+                raise
+            raise _Unusable(f"the container could not be opened for decoding: {ffmpeg_words(err)}") from err
+        with reader:
             hand_on = self.config.hand_on
+            damage = reader.damage
 
             def handle(events, frame: OutputFrame | None = None) -> Iterator[Row]:
                 nonlocal open_clip
@@ -218,13 +248,15 @@ class ClipCutStage(FanOutStage[CutConfig]):
                     elif isinstance(ev, ClipFrames):
                         for f in ev.frames:
                             open_clip.encoder.add(f.frame)
+                            open_clip.took(f)
                             if hand_on:
                                 self._observe(open_clip, f, reader, motion)
                     elif isinstance(ev, ClipClose):
                         if ev.keep:
                             pending.append(
                                 _PendingClip(open_clip.event, open_clip.encoder, ev.length,
-                                             open_clip.stills, open_clip.motion)
+                                             open_clip.stills, open_clip.motion, open_clip.first_source_time,
+                                             open_clip.last_source_time, open_clip.interlaced)
                             )  # fmt: skip
                         else:
                             open_clip.encoder.abort()
@@ -232,8 +264,8 @@ class ClipCutStage(FanOutStage[CutConfig]):
                                 stats.dropped_tails += 1
                                 stats.dropped_tail_frames += ev.length
                         open_clip = None
-                    elif isinstance(ev, ShotTooShort):
-                        yield self._shot_reject(source, ev, min_frames)
+                    elif isinstance(ev, ShotTooShort) and not self._damaged_shot(reader, ev):
+                        yield self._shot_reject(source, ev, min_frames)  # (a damaged shot: its own row)
 
             last = -1
             was_blank = False
@@ -254,6 +286,11 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 if blank != was_blank and frame.index > 0:
                     cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
                 was_blank = blank
+                # damage the decoder reported since the last frame: out of the frames held back
+                for span in damage.take_new():
+                    stats.damaged_frames += planner.spoil(lambda f, s=span: s.contains(f.source_time))
+                damaged = damage.at(frame.source_time) is not None
+                stats.damaged_frames += damaged
                 if hand_on and frame.small_bgr is not None:
                     gray = cv2.cvtColor(frame.small_bgr, cv2.COLOR_BGR2GRAY)
                     if prev_gray is not None and prev_gray.shape == gray.shape:
@@ -262,15 +299,20 @@ class ClipCutStage(FanOutStage[CutConfig]):
                     motion.pop(
                         frame.index - planner.hold - 8, None
                     )  # committed frames lag by hold + a 4k group
-                for row in handle(planner.push(frame.index, frame, cuts, usable=not blank)):
+                for row in handle(planner.push(frame.index, frame, cuts, usable=not blank and not damaged)):
                     emitted += 1
                     yield row
                 for row in self._flush_ready(source, reader, pending, final=False, now=frame.time):
                     emitted += 1
                     yield row
-            if last < 0:
-                yield self.reject_row(source, "no_decodable_frames", "no video frame decoded")
-                return
+            for span in damage.take_new():  # reported by the last packets
+                stats.damaged_frames += planner.spoil(lambda f, s=span: s.contains(f.source_time))
+            if last < 0 or stats.damaged_frames >= stats.frames:
+                for clip in pending:
+                    clip.encoder.abort()
+                if open_clip is not None:
+                    open_clip.encoder.abort()
+                raise _Unusable(_nothing_decoded(reader, stats))
             for row in handle(planner.finish(last, detector.flush(last))):
                 emitted += 1
                 yield row
@@ -279,15 +321,30 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 yield row
             if emitted == 0:
                 yield self._no_clip_reject(source, stats)
-            duration = source.get("source_duration")
-            decoded = (last + 1) / cfg.fps
-            if reader.decode_errors or (duration and decoded < 0.9 * duration - 1.0):
-                yield self.reject_row(
-                    dict(source, start_time=decoded, end_time=duration),
-                    "truncated_stream",
-                    f"decoded {decoded:.2f}s of {duration or 0:.2f}s ({reader.decode_errors} bad packets); "
-                    "clips before the damage were kept",
-                )
+            yield from self._damage_rejects(source, reader, last)
+
+    def _damage_rejects(self, source: Row, reader: SourceReader, last: int) -> Iterator[Row]:
+        """One ``damaged_packets`` row per damaged stretch, then ``truncated_stream`` when the video
+        stops short of the source's duration (or the container could not be read to its end)."""
+        cfg = self.config.clips
+        for group in _group_spans(reader.damage.spans, gap=cfg.min_seconds):
+            start, end = group[0].start, max(s.end for s in group)
+            yield self.reject_row(
+                dict(source, start_time=start, end_time=end), "damaged_packets", _damage_words(group, start, end)
+            )  # fmt: skip
+        duration = source.get("source_duration")
+        decoded = (last + 1) / cfg.fps
+        if reader.read_error or (duration and decoded < 0.9 * duration - 1.0):
+            why = (
+                f"the container could not be read past {decoded:.2f} s ({reader.read_error})"
+                if reader.read_error
+                else f"the video stream ends at {decoded:.2f} s of the {duration:.2f} s the container declares"
+            )
+            yield self.reject_row(
+                dict(source, start_time=decoded, end_time=max(duration or decoded, decoded)),
+                "truncated_stream",
+                f"{why}; the clips before {decoded:.2f} s were kept",
+            )
 
     def _observe(self, clip: _OpenClip, frame: OutputFrame, reader: SourceReader, motion: dict[int, float]):
         """Per-frame hand-on data of the open clip: motion, and a still when one is due."""
@@ -309,9 +366,10 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 f"{stats.blank_frames}/{stats.frames} frames are near-black (mean level {level:.1f} < "
                 f"shots.blank_threshold={self.config.shots.blank_threshold})",
             )  # fmt: skip
+        damaged = f", {stats.damaged_frames} damaged frames" if stats.damaged_frames else ""
         return self.reject_row(
             source, "no_clips",
-            f"{stats.frames / fps:.2f}s decoded, {stats.blank_frames} blank frames, {stats.dropped_tails} "
+            f"{stats.frames / fps:.2f}s decoded, {stats.blank_frames} blank frames{damaged}, {stats.dropped_tails} "
             f"piece(s) shorter than clips.min_seconds={self.config.clips.min_seconds}",
         )  # fmt: skip
 
@@ -323,11 +381,20 @@ class ClipCutStage(FanOutStage[CutConfig]):
         fps, margin = self.config.clips.fps, self.config.audio_margin_seconds
         while pending and (
             final
-            or not source.get("has_audio")
-            or reader.audio.end_time >= pending[0].end_time(fps) + margin
-            or now - pending[0].end_time(fps) > AUDIO_WAIT_SECONDS
+            or pending[0].last_source_time < reader.damage.settled()
+            and (
+                not source.get("has_audio")
+                or reader.audio.end_time >= pending[0].end_time(fps) + margin
+                or now - pending[0].end_time(fps) > AUDIO_WAIT_SECONDS
+            )
         ):
-            yield self._clip_row(source, reader, pending.pop(0))
+            clip = pending.pop(0)
+            span = reader.damage.overlapping(clip.first_source_time, clip.last_source_time)
+            if span is not None:  # the decoder reported damage in it after its frames were taken
+                span.dropped_clips += 1
+                clip.encoder.abort()
+                continue
+            yield self._clip_row(source, reader, clip)
         if not final:
             horizon = min([p.event.start / fps for p in pending], default=None)
             if horizon is not None:
@@ -370,6 +437,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
             audio_format=cfg.audio_format if audio is not None else None,
             audio_sample_rate=cfg.audio_sample_rate if audio is not None else None,
             audio_offset_frames=0 if audio is not None else None,
+            source_interlaced=clip.interlaced,
             shot_backend=self.config.shots.backend,
             stage1=False,
             stage2=False,
@@ -392,6 +460,10 @@ class ClipCutStage(FanOutStage[CutConfig]):
             for s in sorted(chosen.values(), key=lambda s: s.index)
         ]  # fmt: skip
 
+    def _damaged_shot(self, reader: SourceReader, ev: ShotTooShort) -> bool:
+        fps = self.config.clips.fps
+        return reader.damage.overlapping(ev.start / fps, (ev.end - 1) / fps) is not None
+
     def _shot_reject(self, source: Row, ev: ShotTooShort, min_frames: int) -> Row:
         fps = self.config.clips.fps
         row = dict(source, shot_index=ev.shot_index, start_time=ev.start / fps, end_time=ev.end / fps)
@@ -401,6 +473,70 @@ class ClipCutStage(FanOutStage[CutConfig]):
             f"shot {ev.shot_index} lasts {(ev.end - ev.start) / fps:.2f}s; clips need >= {min_frames / fps:.2f}s "
             "after trimming the shot margins",
         )
+
+
+class _Unusable(Exception):
+    """The source gives no usable video at all; the message says why in words (``decode_error``)."""
+
+
+def _nothing_decoded(reader: SourceReader, stats: _SourceStats) -> str:
+    """Why a source gave no usable frame at all, in words (``decode_error`` detail)."""
+    codec = reader.vstream.codec_context.name
+    spans = reader.damage.spans
+    if stats.frames == 0:
+        refused = sum(s.failed_packets for s in spans if s.stream == "video")
+        what = (
+            f"no video frame decoded: the {codec} decoder refused all {refused} video packets it was given"
+            if refused
+            else f"the {codec} stream gave no video frame"
+        )
+        if reader.read_error:
+            what += f", and the container could not be read further ({reader.read_error})"
+        return what
+    listed = "; ".join(s.what_failed() for s in spans[:3]) + ("; ..." if len(spans) > 3 else "")
+    return (
+        f"no video frame decoded cleanly ({stats.frames} frames on the {reader.fps:g} fps grid, all in "
+        f"damaged stretches): {listed}"
+    )
+
+
+def _failure_words(err: BaseException, stats: _SourceStats, fps: float) -> str:
+    """A cutter failure in words (``decode_error`` detail)."""
+    if isinstance(err, _Unusable):
+        return str(err)
+    at = f" at {stats.frames / fps:.2f} s" if stats.frames else ""
+    return f"cutting stopped{at}: {ffmpeg_words(err)}"
+
+
+def _group_spans(spans: list[DamageSpan], gap: float) -> list[list[DamageSpan]]:
+    """Spans closer than ``gap`` (no clip fits between them) as one stretch, in time order."""
+    groups: list[list[DamageSpan]] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if groups and span.start - max(s.end for s in groups[-1]) < gap:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups
+
+
+def _damage_words(group: list[DamageSpan], start: float, end: float) -> str:
+    """e.g. ``h264 video decode errors in 10 frames (...) between 3.80 s and 5.76 s; later frames
+    predict from them up to the end of the stream; no clip holds frames from 3.68 s to 8.00 s ...``"""
+    parts = [s.what_failed() for s in group]
+    video = [s for s in group if s.stream == "video"]
+    if video:
+        ends = (
+            "the end of the stream" if video[-1].end_reason == "end of stream" else "the next clean keyframe"
+        )
+        parts.append(f"later frames predict from them up to {ends} ({video[-1].end:.2f} s)")
+    dropped = sum(s.dropped_clips for s in group)
+    tail = f"no clip holds frames from {start:.2f} s to {end:.2f} s (clips end before it and start after it"
+    tail += (
+        f"; {dropped} clip{'s' * (dropped != 1)} already overlapping it when it was found were dropped)"
+        if dropped
+        else ")"
+    )
+    return "; ".join(parts + [tail])
 
 
 def cut_config(cfg, clips: ClipsConfig | None = None) -> CutConfig:

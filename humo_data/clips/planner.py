@@ -14,7 +14,7 @@ No media here: the cutter feeds frames and turns the planner's events into encod
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,16 @@ class ClipPlanner:
         self._buffer.append((index, frame if usable else _BLANK))
         while self._buffer and self._buffer[0][0] <= index - self.hold:
             yield from self._commit(*self._buffer.popleft())
+
+    def spoil(self, bad: Callable[[Any], bool]) -> int:
+        """Take frames still held back out of every clip when ``bad(frame)``, as if they were blank
+        (damage the decoder reports a few frames late); returns how many were taken out."""
+        spoiled = 0
+        for i, (index, frame) in enumerate(self._buffer):
+            if frame is not _BLANK and bad(frame):
+                self._buffer[i] = (index, _BLANK)
+                spoiled += 1
+        return spoiled
 
     def finish(self, last_index: int, cuts: list[int]) -> Iterator[Event]:
         for cut in sorted(cuts):

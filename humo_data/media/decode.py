@@ -9,6 +9,10 @@ Timeline (seconds, relative to the first decoded video frame = 0)::
 
 Video and audio packets are demuxed together, so the file is read once; frames are converted to
 the output size only when emitted (dropped frames of a 30->25 fps conversion cost no resize).
+Interlaced frames are deinterlaced (``media.deinterlace``) before they are scaled, and decode
+errors are collected as damage spans (``media.damage``) instead of ending the source: a packet
+the decoder refuses is skipped, and reading stops (``read_error``) only where the container
+itself cannot be read further.
 """
 
 from __future__ import annotations
@@ -22,18 +26,31 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from humo_data.io.retry import is_retryable
+from humo_data.media.damage import B_FRAME_LOOKBACK, DamageTracker
+from humo_data.media.deinterlace import Deinterlacer, bwdif_mode, field_order_interlaced
+
 SCALE_THREADS = 1  # swscale slice threads per scaler
+#: a forward jump in video timestamps longer than this is a damaged timestamp even inside the
+#: declared duration (a real pause repeats the frame; minutes of it would flood the grid)
+MAX_TIMESTAMP_JUMP_SECONDS = 60.0
 
 
 @dataclass
 class OutputFrame:
-    """One constant-fps frame: ``index`` on the output grid, a yuv420p frame at the output size."""
+    """One constant-fps frame: ``index`` on the output grid, a yuv420p frame at the output size.
+
+    Each output slot gets its own ``frame`` object, also when it repeats the previous source
+    frame: the encoder takes the object over (it sets its pts), so one object must never be
+    handed to it twice."""
 
     index: int
     time: float
     frame: av.VideoFrame  # yuv420p, handed to the encoder as is (no numpy round trip)
     small_bgr: np.ndarray | None  # downscaled BGR for shot detection
-    source: av.VideoFrame | None = None  # the decoded frame before scaling (for sampled stills)
+    source: av.VideoFrame | None = None  # the decoded (deinterlaced) frame before scaling, for stills
+    source_time: float = 0.0  # time of the source frame shown (reader timeline)
+    interlaced: bool = False  # the source frame was interlaced and went through the deinterlacer
 
     @property
     def yuv(self) -> np.ndarray:
@@ -104,12 +121,15 @@ class AudioBuffer:
     def end_time(self) -> float:
         return -np.inf if self._start is None else self._start + self._count / self.sample_rate
 
-    def append(self, samples: np.ndarray, time: float) -> None:
+    def append(self, samples: np.ndarray, time: float, after_loss: bool = False) -> None:
+        """Add samples starting at ``time``. A hole over 50 ms (or any hole of a millisecond or
+        more ``after_loss``, when the decoder refused the packets before) becomes silence, so the
+        samples after it keep their time."""
         if self._start is None:
             self._start = time
         else:
             gap = int(round((time - self.end_time) * self.sample_rate))
-            if gap > self.sample_rate // 20:  # >50 ms hole in the stream: keep timing with silence
+            if gap > (self.sample_rate // 1000 if after_loss else self.sample_rate // 20):
                 self._chunks.append(np.zeros(gap, np.float32))
                 self._count += gap
         self._chunks.append(samples.astype(np.float32, copy=False))
@@ -129,6 +149,11 @@ class AudioBuffer:
             out[lo - first : hi - first] = data[lo:hi]
         return out
 
+    def shift(self, seconds: float) -> None:
+        """Move every buffered sample by ``seconds`` (the timeline origin was found wrong)."""
+        if self._start is not None:
+            self._start += seconds
+
     def release_before(self, time: float) -> None:
         if self._start is None or not self._chunks:
             return
@@ -142,7 +167,11 @@ class AudioBuffer:
 
 
 class SourceReader:
-    """Streams a source once: ``frames()`` yields OutputFrames; ``audio`` fills as packets pass."""
+    """Streams a source once: ``frames()`` yields OutputFrames; ``audio`` fills as packets pass.
+
+    After (or during) ``frames()``: ``damage`` holds the spans the decoders got wrong,
+    ``read_error`` says why reading stopped early (None when the container was read to its end),
+    ``deinterlacer`` is set once an interlaced frame was seen."""
 
     def __init__(
         self,
@@ -155,6 +184,7 @@ class SourceReader:
         audio_rate: int = 16000,
         with_audio: bool = True,
         threads: int = 0,
+        deinterlace: bool = True,
     ):
         self.container = av.open(media, metadata_errors="ignore")
         self.fps = fps
@@ -162,9 +192,8 @@ class SourceReader:
         self.vstream.thread_type = "AUTO"
         # 0 = let FFmpeg pick (frame + slice threads): decoding is the costliest step for HD sources
         self.vstream.codec_context.thread_count = threads
-        self.astream = (
-            self.container.streams.audio[0] if with_audio and self.container.streams.audio else None
-        )
+        audios = [s for s in self.container.streams.audio if s.codec_context is not None]
+        self.astream = audios[0] if with_audio and audios else None
         self.audio = AudioBuffer(audio_rate)
         self._resampler = (
             av.AudioResampler(format="flt", layout="mono", rate=audio_rate) if self.astream else None
@@ -173,7 +202,28 @@ class SourceReader:
         self.size: tuple[int, int] | None = None  # output (w, h), known after the first frame
         self.rotation = 0
         self.t0: float | None = None  # time of the first video frame, the timeline origin
-        self.decode_errors = 0
+        cc = self.vstream.codec_context
+        self.damage = DamageTracker(
+            cc.name, self.astream.codec_context.name if self.astream else None,
+            lookback=B_FRAME_LOOKBACK if cc.has_b_frames else 1,
+        )  # fmt: skip
+        self.read_error: str | None = None
+        self.deinterlace = deinterlace
+        self.deinterlacer: Deinterlacer | None = None
+        self._field_order_interlaced = field_order_interlaced(self.vstream)
+        rate = self.vstream.average_rate or self.vstream.guessed_rate
+        self._source_fps = float(rate) if rate else None
+        self._audio_lost = False  # the audio decoder refused a packet: the next samples fill the hole
+        declared = [
+            d for d in (_seconds(self.vstream.duration, self.vstream.time_base),
+                        self.container.duration / av.time_base if self.container.duration else None)
+            if d and d > 0
+        ]  # fmt: skip
+        self._declared_end = max(declared) + 2.0 if declared else float("inf")
+        self._time_shift = 0.0  # seconds taken out of video timestamps after damaged jumps
+        self._audio_shift = 0.0
+        self._audio_rel: float | None = None  # latest audio time on the timeline
+        self._prev_video: tuple[float, float] | None = None  # (timeline time, step) of the last frame
         # One scaler per output kind, kept for the whole source: ``frame.reformat`` builds (and
         # frees) a new swscale context with its own slice-thread pool on every call, which cost
         # more than the scaling itself. Single-threaded: sources and codec threads fill the CPUs.
@@ -181,6 +231,11 @@ class SourceReader:
         self._still_scaler = VideoReformatter()
         self._pending_audio: list[av.AudioFrame] = []
         self._last: OutputFrame | None = None
+
+    @property
+    def interlaced(self) -> bool:
+        """An interlaced frame was seen (and deinterlaced) in this source."""
+        return self.deinterlacer is not None
 
     def close(self) -> None:
         self.container.close()
@@ -195,9 +250,11 @@ class SourceReader:
         if self.t0 is None:  # audio before the first video frame: wait for the timeline origin
             self._pending_audio.append(frame)
             return
-        rel = self.audio.end_time if frame.time is None else frame.time - self.t0
+        rel = self.audio.end_time if frame.time is None else frame.time - self.t0 - self._audio_shift
+        self._audio_rel = rel
         for out in self._resampler.resample(frame):
-            self.audio.append(out.to_ndarray().reshape(-1), rel)
+            self.audio.append(out.to_ndarray().reshape(-1), rel, after_loss=self._audio_lost)
+            self._audio_lost = False
 
     def _convert(self, frame: av.VideoFrame, index: int) -> OutputFrame:
         w, h = self.size
@@ -211,7 +268,11 @@ class SourceReader:
             rotated = _rotate_yuv420p(out.to_ndarray(), cw, ch, self.rotation)
             out = av.VideoFrame.from_ndarray(rotated, format="yuv420p")
         small = _small_bgr(_planes(out), self.detect_width) if self.detect_width else None
-        return OutputFrame(index=index, time=index / self.fps, frame=out, small_bgr=small, source=frame)
+        t = frame.time - self.t0
+        return OutputFrame(
+            index=index, time=index / self.fps, frame=out, small_bgr=small, source=frame, source_time=t,
+            interlaced=self.deinterlacer is not None and self.deinterlacer.was_interlaced(frame.time),
+        )  # fmt: skip
 
     def still(self, frame: OutputFrame, short_side: int, pix_fmt: str = "rgb24") -> np.ndarray:
         """``frame`` at source resolution (short side capped), upright: a sampled still.
@@ -228,13 +289,94 @@ class SourceReader:
         k = (self.rotation // 90) % 4 if frame.source is not None else 0
         return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
+    def _timeline(self, frame: av.VideoFrame) -> float:
+        """The frame's time on the timeline, with damaged timestamps noted (``media.damage``).
+
+        A time not after the previous frame's is out of order: ``frames()`` gives it no slot. A
+        jump past the container's declared end (or over ``MAX_TIMESTAMP_JUMP_SECONDS``) is closed
+        up: the frame is placed one step after the previous one and the frames after it keep that
+        offset (its pts is rewritten, so the deinterlacer and ``frames()`` see the same time).
+        Audio follows when its own timestamps agree with the jumped ones (the first video
+        timestamp was the damaged one)."""
+        t = frame.time - self.t0 - self._time_shift
+        if self._prev_video is None:
+            self._prev_video = (t, 1.0 / (self._source_fps or self.fps))
+            return t
+        prev, step = self._prev_video
+        if t <= prev:  # out of order: damage is noted where the timeline is, not at its wild time
+            self.damage.timestamp_disorder(prev)
+            return prev
+        jump = t - prev - step
+        if jump > 1.0 and (t > self._declared_end or jump > MAX_TIMESTAMP_JUMP_SECONDS):
+            if self._audio_rel is not None and abs(self._audio_rel - t) < abs(self._audio_rel - prev):
+                self._audio_shift += jump
+                self.audio.shift(-jump)
+            self._time_shift += jump
+            self.damage.timestamp_jump(prev, jump)
+            t = prev + step
+        self._prev_video = (t, t - prev)
+        if self._time_shift:
+            frame.pts = int(round((t + self.t0) / frame.time_base))
+        return t
+
+    def _packet_time(self, packet: av.Packet) -> float | None:
+        """A packet's time on the timeline; None when it has none or it lies outside the declared
+        duration (a damaged timestamp says nothing about where the damage is)."""
+        if packet.pts is None or packet.time_base is None:
+            return None
+        shift = self._time_shift if packet.stream is self.vstream else self._audio_shift
+        t = float(packet.pts * packet.time_base) - (self.t0 or 0.0) - shift
+        return t if -1.0 <= t <= self._declared_end else None
+
+    def _decode_failed(self, packet: av.Packet) -> None:
+        t = self._packet_time(packet)
+        if packet.stream is self.vstream:
+            self.damage.video_packet_failed(t)
+            return
+        # audio: its samples are missing; the next ones fill the hole and keep their time
+        self._audio_lost = True
+        if t is None:
+            t = self._audio_rel if self._audio_rel is not None else 0.0
+        tb = packet.time_base or 0
+        duration = float(packet.duration * tb) if packet.duration else 1024 / (self.astream.rate or 16000)
+        self.damage.audio_packet_failed(t, min(duration, 1.0))
+
+    def _deinterlaced(self, frame: av.VideoFrame) -> list[av.VideoFrame]:
+        """``frame`` or what the deinterlacer gives for it: bwdif starts at the first interlaced
+        frame (or at once when the stream's field order says interlaced) and stays on."""
+        if self.deinterlacer is None:
+            if not self.deinterlace or not (frame.interlaced_frame or self._field_order_interlaced):
+                return [frame]
+            self.deinterlacer = Deinterlacer(
+                bwdif_mode(self._source_fps, self.fps), every_frame=not frame.interlaced_frame
+            )
+        return self.deinterlacer.push(frame)
+
+    def _packets(self, streams) -> Iterator[av.Packet]:
+        """Demuxed packets; a container that cannot be read further ends the stream (``read_error``)."""
+        it = self.container.demux(streams)
+        while True:
+            try:
+                packet = next(it)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - damaged container: keep what was read
+                if is_retryable(err) or not isinstance(err, (av.FFmpegError, OSError, ValueError)):
+                    raise  # the store failed, not the video (or a bug): not a content error
+                self.read_error = ffmpeg_words(err)
+                return
+            yield packet
+
     def _decoded(self) -> Iterator[av.VideoFrame]:
         streams = [s for s in (self.vstream, self.astream) if s is not None]
-        for packet in self.container.demux(streams):
+        last_t = None
+        for packet in self._packets(streams):
             try:
                 frames = packet.decode()
-            except av.error.InvalidDataError:
-                self.decode_errors += 1
+            except av.FFmpegError as err:
+                if is_retryable(err) and not isinstance(err, av.error.InvalidDataError):
+                    raise
+                self._decode_failed(packet)
                 continue
             for frame in frames:
                 if packet.stream is self.vstream:
@@ -242,12 +384,19 @@ class SourceReader:
                         continue
                     if self.t0 is None:
                         self.t0 = frame.time
+                        self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                         pending, self._pending_audio = self._pending_audio, []
                         for af in pending:
                             self._on_audio(af)
-                    yield frame
+                    last_t = self._timeline(frame)
+                    self.damage.video_frame(last_t, bool(frame.is_corrupt), bool(frame.key_frame))
+                    yield from self._deinterlaced(frame)
                 elif self._resampler is not None:
                     self._on_audio(frame)
+        if self.deinterlacer is not None:
+            yield from self.deinterlacer.flush()
+        if last_t is not None:
+            self.damage.finish(last_t + 1.0 / (self._source_fps or self.fps))
         if self._resampler is not None and self.t0 is not None:
             for out in self._resampler.resample(None):
                 self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
@@ -265,13 +414,12 @@ class SourceReader:
         for frame in self._decoded():
             t = frame.time - self.t0
             if prev is None:
-                self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                 self.size = output_size(
                     frame.width, frame.height, self.rotation, self.short_side, self.upscale
                 )
             else:
-                if t <= prev_t:  # non-monotonic timestamps: treat as the next frame
-                    t = prev_t + last_dt
+                if t <= prev_t:  # out of order (a damaged index, noted as damage): no slot of its own
+                    continue
                 last_dt = t - prev_t
                 boundary = (prev_t + t) / 2
                 while k * period < boundary:
@@ -291,9 +439,29 @@ class SourceReader:
     ) -> OutputFrame:
         if cached is not None and cached[0] is frame:
             src = cached[1]
+            # a repeated source frame: its own copy of the converted planes (the encoder sets the
+            # copy's pts; sharing one object let it renumber a frame still queued for x264)
+            copy = av.VideoFrame.from_ndarray(src.frame.to_ndarray(), format="yuv420p")
             self._last = OutputFrame(
-                index=k, time=k / self.fps, frame=src.frame, small_bgr=src.small_bgr, source=src.source
-            )
+                index=k, time=k / self.fps, frame=copy, small_bgr=src.small_bgr, source=src.source,
+                source_time=src.source_time, interlaced=src.interlaced,
+            )  # fmt: skip
         else:
             self._last = self._convert(frame, k)
         return self._last
+
+
+def _seconds(value: int | None, time_base) -> float | None:
+    return float(value * time_base) if value is not None and time_base else None
+
+
+def ffmpeg_words(err: BaseException) -> str:
+    """An FFmpeg error as words: its message and FFmpeg's own last log line, without PyAV's
+    ``'<none>' returned 22`` plumbing (e.g. ``Invalid data found when processing input``)."""
+    if isinstance(err, av.FFmpegError):
+        text = err.strerror or type(err).__name__
+        log = getattr(err, "log", None)
+        if log and len(log) >= 3 and log[2]:
+            text += f" ({str(log[2]).strip()})"
+        return text
+    return f"{type(err).__name__}: {err}"

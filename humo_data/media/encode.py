@@ -87,17 +87,23 @@ class ClipEncoder:
         self._raise_background_error()
 
     def add(self, frame: av.VideoFrame | np.ndarray) -> None:
-        """Append a yuv420p frame at the encoder's size (a VideoFrame, or a packed yuv420p array)."""
+        """Append a yuv420p frame at the encoder's size (a VideoFrame, or a packed yuv420p array).
+
+        The encoder takes a VideoFrame over: it sets its pts, time base and picture type, and x264
+        may read it later in the background thread. Give each call its own object (the reader
+        does); the same object twice in a row is copied, as a guard."""
         if isinstance(frame, np.ndarray):
             frame = av.VideoFrame.from_ndarray(frame, format="yuv420p")
-        elif frame is self._previous:  # a repeated frame (fps up-conversion): a fresh copy takes the new pts
+        elif frame is self._previous:
             frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
-        self._previous = frame
-        # A frame straight from the decoder keeps its source time base and picture type: PyAV would
-        # rebase our pts from that time base, and x264 would take the type as a forced one.
+        else:
+            self._previous = frame
+        # A frame straight from the decoder keeps its source time base, duration and picture type:
+        # PyAV would rebase our pts from that time base, and x264 would take the type as a forced one.
         frame.time_base = self._frame_time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         frame.pts = self.num_frames
+        frame.duration = 1
         if self._queue is not None:
             self._raise_background_error()
             self._queue.put(frame)

@@ -112,7 +112,9 @@ def _probe_into(result: ProbeResult, uri: str, cfg: ProbeConfig) -> None:
 
 def _read_streams(result: ProbeResult, container: Any, cfg: ProbeConfig) -> None:
     videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    audios = list(container.streams.audio)
+    # an audio stream without a decoder (damaged sample description, unknown codec) is no audio
+    audios = [s for s in container.streams.audio if s.codec_context is not None]
+    undecodable_audio = len(container.streams.audio) - len(audios)
     if audios:
         a = audios[0].codec_context
         result.has_audio = True
@@ -124,6 +126,10 @@ def _read_streams(result: ProbeResult, container: Any, cfg: ProbeConfig) -> None
         raise _Reject("no_video_stream", f"streams: {', '.join(kinds)}")
     stream = videos[0]
     cc = stream.codec_context
+    if cc is None:
+        raise _Reject(
+            "undecodable_video", "the video stream names no known codec (damaged header or unsupported)"
+        )
     result.video_codec = cc.name
     result.width, result.height = cc.width or None, cc.height or None
     result.video_start_time = _seconds(stream.start_time, stream.time_base)
@@ -135,7 +141,12 @@ def _read_streams(result: ProbeResult, container: Any, cfg: ProbeConfig) -> None
     result.num_frames = _num_frames(stream, result.duration, result.fps, intervals)
 
     if not result.has_audio and cfg.require_audio:
-        raise _Reject("no_audio_stream", "source has no audio stream (probe.require_audio=true)")
+        what = (
+            "source's audio stream names no known codec (damaged header or unsupported)"
+            if undecodable_audio
+            else "source has no audio stream"
+        )
+        raise _Reject("no_audio_stream", f"{what} (probe.require_audio=true)")
     _check_resolution(result, cfg)
     result.rotation = _first_frame_rotation(container, stream)
     if (result.num_frames or 0) < 1 or (result.duration or 0.0) < MIN_DURATION_S:
