@@ -521,22 +521,27 @@ def _group_spans(spans: list[DamageSpan], gap: float) -> list[list[DamageSpan]]:
 
 def _damage_words(group: list[DamageSpan], start: float, end: float) -> str:
     """e.g. ``h264 video decode errors in 10 frames (...) between 3.80 s and 5.76 s; later frames
-    predict from them up to the end of the stream; no clip holds frames from 3.68 s to 8.00 s ...``"""
-    parts = [s.what_failed() for s in group]
-    video = [s for s in group if s.stream == "video"]
-    if video:
-        ends = (
-            "the end of the stream" if video[-1].end_reason == "end of stream" else "the next clean keyframe"
-        )
-        parts.append(f"later frames predict from them up to {ends} ({video[-1].end:.2f} s)")
+    predict from them up to the end of the stream (8.00 s); clips overlapping 3.64 s to 8.00 s were
+    dropped: no clip holds frames of it, the clips before it were kept``."""
+    decode = [s for s in group if s.stream == "video" and s.kind == "decode"]
+    parts = [s.what_failed() for s in decode]
+    if decode:
+        last = decode[-1]
+        ends = "the end of the stream" if last.end_reason == "end of stream" else "the next clean keyframe"
+        parts.append(f"later frames predict from them up to {ends} ({last.end:.2f} s)")
+    parts += [s.what_failed() for s in group if not (s.stream == "video" and s.kind == "decode")]
+    to_end = any(s.end_reason == "end of stream" for s in decode)
+    kept = "the clips before it were kept" if to_end else "clips end before it and start again after it"
     dropped = sum(s.dropped_clips for s in group)
-    tail = f"no clip holds frames from {start:.2f} s to {end:.2f} s (clips end before it and start after it"
-    tail += (
-        f"; {dropped} clip{'s' * (dropped != 1)} already overlapping it when it was found were dropped)"
+    found_late = (
+        f" ({dropped} clip{'s' * (dropped != 1)} already holding frames of it when the decoder reported it)"
         if dropped
-        else ")"
+        else ""
     )
-    return "; ".join(parts + [tail])
+    parts.append(
+        f"clips overlapping {start:.2f} s to {end:.2f} s were dropped{found_late}: no clip holds frames of it, {kept}"
+    )
+    return "; ".join(parts)
 
 
 def cut_config(cfg, clips: ClipsConfig | None = None) -> CutConfig:

@@ -389,7 +389,8 @@ class SourceReader:
                         for af in pending:
                             self._on_audio(af)
                     last_t = self._timeline(frame)
-                    self.damage.video_frame(last_t, bool(frame.is_corrupt), bool(frame.key_frame))
+                    corrupt = bool(getattr(frame, "is_corrupt", False))  # AV_FRAME_FLAG_CORRUPT
+                    self.damage.video_frame(last_t, corrupt, bool(frame.key_frame))
                     yield from self._deinterlaced(frame)
                 elif self._resampler is not None:
                     self._on_audio(frame)

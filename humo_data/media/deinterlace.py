@@ -16,6 +16,7 @@ to 25 fps), so the clip keeps the fields' motion instead of repeating frames.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 import av
@@ -61,7 +62,8 @@ class Deinterlacer:
 
     def _build(self, frame: av.VideoFrame) -> None:
         graph = av.filter.Graph()
-        graph.threads = self.threads  # slice threads; the decoder and x264 already fill the cores
+        with contextlib.suppress(AttributeError):  # older PyAV: FFmpeg's default
+            graph.threads = self.threads  # slice threads; the decoder and x264 already fill the cores
         src = graph.add_buffer(
             width=frame.width, height=frame.height, format=frame.format.name, time_base=frame.time_base
         )

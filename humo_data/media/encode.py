@@ -103,7 +103,10 @@ class ClipEncoder:
         frame.time_base = self._frame_time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         frame.pts = self.num_frames
-        frame.duration = 1
+        if hasattr(
+            frame, "duration"
+        ):  # PyAV >= 14: else the source frame's duration (source time base) stays
+            frame.duration = 1
         if self._queue is not None:
             self._raise_background_error()
             self._queue.put(frame)

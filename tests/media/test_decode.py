@@ -99,3 +99,32 @@ def test_clip_encoder_roundtrip():
         assert (a.sample_rate, a.channels) == (16000, 1)
     samples, rate = decode_audio(encode_audio(tone, 16000))
     assert rate == 16000 and np.abs(samples - tone).max() < 1e-3
+
+
+def test_audio_buffer_after_a_lost_packet_keeps_time():
+    """A refused 20 ms packet: under the 50 ms jitter tolerance, but the samples after it must keep
+    their time, or the rest of the source plays 20 ms early against its video."""
+    buf = AudioBuffer(16000)
+    buf.append(np.ones(320, np.float32), time=0.0)
+    buf.append(np.full(320, 2.0, np.float32), time=0.04, after_loss=True)  # 0.02-0.04 s lost
+    seg = buf.slice(0.0, 0.06)
+    assert seg[:320].min() == 1 and seg[320:640].max() == 0 and seg[640:].min() == 2
+
+
+def test_repeated_frames_are_separate_objects_and_encode_in_the_background(tmp_path):
+    """A 12.5 fps source on the 25 fps grid shows each frame twice. The encoder takes each frame
+    object over (sets its pts) while x264 may still hold the previous one: a shared object made
+    the muxer refuse non-monotonic timestamps (every 12.5 fps source, e.g. tinterlace output)."""
+    src = tmp_path / "12p5.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x120:r=12.5:d=3", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                "-y", safe_path(src)])  # fmt: skip
+    with SourceReader(str(src), fps=25, short_side=120, with_audio=False) as r:
+        frames = list(r.frames())
+        enc = ClipEncoder(*r.size, 25, preset="ultrafast", threads=1, background=True)
+        for f in frames:
+            enc.add(f.frame)
+        data = enc.finish()
+    assert len({id(f.frame) for f in frames}) == len(frames) >= 75
+    assert sum(f.source is frames[i + 1].source for i, f in enumerate(frames[:-1])) >= 30  # repeats
+    with av.open(io.BytesIO(data)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == len(frames)
