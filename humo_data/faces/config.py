@@ -1,7 +1,11 @@
 """Settings of the face stage (detection, landmarks, embeddings, tracks, crops). Owned by humo_data/faces/.
 
-Size and position defaults follow Phantom-Data (arXiv 2506.18851): a face box of at least 4% of the
-frame and 64 px, with the eyes, nose and mouth inside the picture.
+Size and position: a face is kept when it is big enough IN PIXELS where it matters (64 px in the
+stored clip, with at least 64 px of the source behind it) and its eyes, nose and mouth are inside the
+picture. A relative-area rule (Phantom-Data, arXiv 2506.18851: 4% of the frame) is off by default
+and on in the strict quality tier (configs/quality_strict.yaml): it rejects medium and half-body
+shots, which text-to-video data needs (TalkVid's head filter keeps faces of 1.3% of the frame and
+up, 1.7% on average, with eyes, nose and mouth inside the frame).
 """
 
 from __future__ import annotations
@@ -36,13 +40,29 @@ class FacesConfig(StrictModel):
         description="Detector score threshold; None = the backend's own (dlib HOG 0.0, SCRFD 0.5).",
     )
     det_size: int = Field(640, ge=64, description="insightface: SCRFD input size (square, px).")
-    min_face_area: float = Field(
-        0.04, ge=0, le=1, description="Keep a face when its box covers at least this fraction of the frame."
-    )
     min_face_px: float = Field(
         64,
         ge=0,
-        description="Keep a face when the short side of its box is at least this (sampled-frame px).",
+        description="Keep a face when the short side of its box is at least this in the STORED clip "
+        "(clips.short_side scale). HuMo's Wan2.1 backbone sees the clip through an 8x spatial VAE and "
+        "2x2 patches: 64 px is 8x8 latent cells, 4x4 tokens, about the least that can carry an identity; "
+        "face embedders (ArcFace class) align faces to 112 px, so a 64 px face is already upsampled 1.75x.",
+    )
+    min_face_source_px: float = Field(
+        64,
+        ge=0,
+        description="...and at least this in the SOURCE (before the cutter's resize), so a face the cutter "
+        "upscaled (clips.upscale) is not counted at its upscaled size: equal to min_face_px by default, "
+        "so a kept face never shows more pixels than the source had behind it.",
+    )
+    min_face_area: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="...and its box covers at least this fraction of the picture (the frame without "
+        "quality_border's bars). Off by default: a relative rule rejects medium and half-body shots "
+        "whatever their resolution (TalkVid keeps faces of 1.3% of the frame and up); the strict tier "
+        "(configs/quality_strict.yaml) sets Phantom-Data's 0.04.",
     )
     parts_inside: bool = Field(
         True,
@@ -59,7 +79,8 @@ class FacesConfig(StrictModel):
         gt=0,
         le=1,
         description="dlib: the working scale lets HOG (which misses faces under ~80 px) see faces down to "
-        "this fraction of the smallest kept face, so too-small faces are reported as such, not as no_face.",
+        "this fraction of the smallest face the size rules keep on that frame, so too-small faces are "
+        "reported as such, not as no_face.",
     )
     max_upscale: float = Field(2.0, ge=1, description="dlib: largest working-scale upsampling factor.")
     track_iou: float = Field(

@@ -1,9 +1,16 @@
-"""Box geometry of the face stage: the size/position filter, IoU, a yaw estimate, box mapping."""
+"""Box geometry of the face stage: the size/position filter, IoU, a yaw estimate, box mapping.
+
+Face sizes are judged where they matter, not in the sampled frame: in the STORED clip (what the
+model trains on) and in the SOURCE (how many real pixels are behind the face). ``FrameScale`` maps
+a sampled frame's pixels to both; all three images show the same picture (rotated for display,
+aspect kept), so one factor per image is the ratio of their short sides.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +19,68 @@ from humo_data.faces.config import FacesConfig
 
 #: filter outcomes of one detection
 KEPT, TOO_SMALL, CUT = "kept", "too_small", "cut"
+
+
+@dataclass(frozen=True)
+class FrameScale:
+    """Pixels of the stored clip and of the source per pixel of a sampled frame."""
+
+    stored: float
+    source: float | None  # None: the source size is unknown (the source rule does not apply)
+
+
+def frame_scale(
+    width: int,
+    height: int,
+    clip_size: tuple[int | None, int | None],
+    source_size: tuple[int | None, int | None],
+) -> FrameScale:
+    """Scale of a ``width`` x ``height`` sampled frame to the stored clip and to the source (short
+    sides: the source's coded size is before rotation, the clip's after; the short side is the same)."""
+    short = float(min(width, height)) or 1.0
+    cw, ch = clip_size
+    sw, sh = source_size
+    return FrameScale(
+        stored=min(cw, ch) / short if cw and ch else 1.0,
+        source=min(sw, sh) / short if sw and sh else None,
+    )
+
+
+@dataclass(frozen=True)
+class FaceSize:
+    """A face's size where the filter judges it: box short side in stored-clip and source pixels,
+    box area as a share of the picture."""
+
+    stored_px: float
+    source_px: float | None
+    picture_share: float
+
+
+def face_size(face: Face, picture: np.ndarray, scale: FrameScale) -> FaceSize:
+    area = float((picture[2] - picture[0]) * (picture[3] - picture[1]))
+    return FaceSize(
+        stored_px=face.side * scale.stored,
+        source_px=None if scale.source is None else face.side * scale.source,
+        picture_share=face.area / area if area > 0 else 0.0,
+    )
+
+
+def big_enough(size: FaceSize, config: FacesConfig) -> bool:
+    return (
+        size.stored_px >= config.min_face_px
+        and (size.source_px is None or size.source_px >= config.min_face_source_px)
+        and size.picture_share >= config.min_face_area
+    )
+
+
+def smallest_kept_side(picture: np.ndarray, scale: FrameScale, config: FacesConfig) -> float:
+    """Short side (sampled-frame px) of the smallest face the filter keeps on this frame: what a
+    detector with a minimum face size (dlib's HOG) must be able to see."""
+    area = float((picture[2] - picture[0]) * (picture[3] - picture[1]))
+    sides = [config.min_face_px / scale.stored, math.sqrt(max(0.0, config.min_face_area * area))]
+    if scale.source:
+        sides.append(config.min_face_source_px / scale.source)
+    return max(sides)
 
 
 def picture_box(width: int, height: int, border: Sequence[int] | None, clip_size: tuple[int, int] | None):
@@ -27,10 +96,12 @@ def picture_box(width: int, height: int, border: Sequence[int] | None, clip_size
     return box
 
 
-def classify(face: Face, picture: np.ndarray, config: FacesConfig, backend: FaceBackend) -> str:
-    """KEPT, TOO_SMALL (box under min_face_area / min_face_px) or CUT (eyes/nose/mouth outside)."""
-    area = float((picture[2] - picture[0]) * (picture[3] - picture[1]))
-    if face.side < config.min_face_px or face.area < config.min_face_area * area:
+def classify(
+    face: Face, picture: np.ndarray, scale: FrameScale, config: FacesConfig, backend: FaceBackend
+) -> str:
+    """KEPT, TOO_SMALL (under min_face_px in the stored clip, min_face_source_px in the source or
+    min_face_area of the picture) or CUT (eyes/nose/mouth outside the picture)."""
+    if not big_enough(face_size(face, picture, scale), config):
         return TOO_SMALL
     if config.parts_inside and not parts_inside(face, picture, config.border_margin, backend):
         return CUT

@@ -5,8 +5,9 @@ Per live clip it writes ``face_count`` (most kept faces in one sampled frame), `
 pixels), ``face_backend`` and the ``_features_faces`` struct (every detection with its embedding,
 track mean embeddings, and head-and-shoulders crops with a context descriptor for the identity pass).
 
-Rejects: ``no_face`` (nothing detected), ``face_too_small`` (faces, none big enough),
-``face_cut_by_border`` (big enough, but eyes/nose/mouth outside the picture). Several people stay.
+Rejects: ``no_face`` (nothing detected), ``face_too_small`` (faces, none big enough: sizes are
+judged in stored-clip and source pixels, see FacesConfig), ``face_cut_by_border`` (big enough, but
+eyes/nose/mouth outside the picture). Several people stay.
 
 Flow per batch: decode every sampled frame once, detect on all of them in one backend call, filter,
 link into IoU fragments, embed a few detections per fragment in one batched call, merge fragments by
@@ -39,6 +40,8 @@ class ClipFaces:
     row: dict[str, Any]
     frames: list[SampledFrame]
     faces: list[list[Face]]
+    pictures: list[np.ndarray] = field(default_factory=list)  # per frame: picture box (frame px)
+    scales: list[geometry.FrameScale] = field(default_factory=list)  # per frame: to stored / source px
     status: list[list[str]] = field(default_factory=list)
     kept: list[list[int]] = field(default_factory=list)  # per frame: indices into faces[f] that were kept
     frags: list[list[tracks.Ref]] = field(default_factory=list)  # refs into kept (frame, kept index)
@@ -52,7 +55,8 @@ class ClipFaces:
 
 class FaceStage(Stage[FacesConfig]):
     name = "faces"
-    inputs = ("_frames", "width", "height", "shot_index", "start_time", "end_time", "quality_border")
+    inputs = ("_frames", "width", "height", "source_width", "source_height", "shot_index", "start_time",
+              "end_time", "quality_border")  # fmt: skip
     outputs = ("face_count", "people_count", "face_track", "face_backend", "_features_faces")
     actor = True
 
@@ -80,7 +84,12 @@ class FaceStage(Stage[FacesConfig]):
         rows = live.select(cols).to_pylist()
         clips = [self._decode(r) for r in rows]
         images = [fr.rgb for c in clips for fr in c.frames]
-        found = self.backend.detect(images) if images else []
+        min_sides = [
+            geometry.smallest_kept_side(pic, scale, self.config)
+            for c in clips
+            for pic, scale in zip(c.pictures, c.scales, strict=True)
+        ]
+        found = self.backend.detect(images, min_sides) if images else []
         i = 0
         for c in clips:
             c.faces = found[i : i + len(c.frames)]
@@ -97,13 +106,22 @@ class FaceStage(Stage[FacesConfig]):
             frames = decode_frames(row.get("_frames"))
         except (ValueError, KeyError, TypeError) as err:
             return ClipFaces(row=row, frames=[], faces=[], error=f"sampled frames unreadable: {err}")
-        return ClipFaces(row=row, frames=frames, faces=[], error=None if frames else "no sampled frames")
+        size = (row.get("width"), row.get("height"))
+        source = (row.get("source_width"), row.get("source_height"))
+        return ClipFaces(
+            row=row,
+            frames=frames,
+            faces=[],
+            pictures=[
+                geometry.picture_box(fr.width, fr.height, row.get("quality_border"), size) for fr in frames
+            ],
+            scales=[geometry.frame_scale(fr.width, fr.height, size, source) for fr in frames],
+            error=None if frames else "no sampled frames",
+        )
 
     def _filter_and_link(self, c: ClipFaces) -> None:
-        size = (c.row.get("width"), c.row.get("height"))
-        for fr, faces in zip(c.frames, c.faces, strict=True):
-            picture = geometry.picture_box(fr.width, fr.height, c.row.get("quality_border"), size)
-            status = [geometry.classify(face, picture, self.config, self.backend) for face in faces]
+        for faces, picture, scale in zip(c.faces, c.pictures, c.scales, strict=True):
+            status = [geometry.classify(face, picture, scale, self.config, self.backend) for face in faces]
             c.status.append(status)
             c.kept.append([j for j, s in enumerate(status) if s == geometry.KEPT])
         boxes = [[c.faces[f][j].box for j in kept] for f, kept in enumerate(c.kept)]
@@ -225,16 +243,22 @@ class FaceStage(Stage[FacesConfig]):
                 "_reject_detail": f"face_cut_by_border: {len(cut)} of {len(seen)} detections are big enough "
                 f"but have eyes/nose/mouth outside the picture (margin {self.config.border_margin:.2f})",
             }
-        f, j = max(
-            seen, key=lambda r: c.faces[r[0]][r[1]].area / (c.frames[r[0]].width * c.frames[r[0]].height)
-        )
-        face, fr = c.faces[f][j], c.frames[f]
-        frac = face.area / (fr.width * fr.height)
-        return {
-            "_reject_reason": TOO_SMALL,
-            "_reject_detail": f"face_too_small: largest face {100 * frac:.1f}% of frame "
-            f"(min {100 * self.config.min_face_area:.1f}%), side {face.side:.0f} px (min {self.config.min_face_px:.0f})",
-        }
+        return {"_reject_reason": TOO_SMALL, "_reject_detail": self._too_small_detail(c, seen)}
+
+    def _too_small_detail(self, c: ClipFaces, seen: list[tracks.Ref]) -> str:
+        """The largest face in every measure the filter uses, with each minimum."""
+        cfg = self.config
+        sizes = [geometry.face_size(c.faces[f][j], c.pictures[f], c.scales[f]) for f, j in seen]
+        big = max(sizes, key=lambda z: z.stored_px)
+        parts = [f"largest face {big.stored_px:.0f} px in the stored clip (min {cfg.min_face_px:.0f})"]
+        if big.source_px is None:
+            parts.append("source size unknown")
+        else:
+            parts.append(f"{big.source_px:.0f} px in the source (min {cfg.min_face_source_px:.0f})")
+        if cfg.min_face_area > 0:
+            share = max(z.picture_share for z in sizes)
+            parts.append(f"{100 * share:.1f}% of the picture (min {100 * cfg.min_face_area:.1f}%)")
+        return "face_too_small: " + ", ".join(parts)
 
     # --- crops ----------------------------------------------------------------------------------
     def _add_crops(self, clips: list[ClipFaces], results: list[dict[str, Any]]) -> None:

@@ -22,17 +22,34 @@ def _face(x0, y0, side, shift=(0.0, 0.0)) -> Face:
 def test_filter_size_and_border():
     cfg, backend = FacesConfig(), DlibBackend(FacesConfig())
     pic = geometry.picture_box(640, 480, None, None)
-    assert geometry.classify(_face(100, 100, 200), pic, cfg, backend) == geometry.KEPT
-    # 4% of 640x480 is 12288 px^2 -> a 100 px box (10000) is too small, 120 px (14400) is not
-    assert geometry.classify(_face(100, 100, 100), pic, cfg, backend) == geometry.TOO_SMALL
-    assert geometry.classify(_face(100, 100, 120), pic, cfg, backend) == geometry.KEPT
-    # the 64 px rule on its own (area rule off)
-    small_cfg = FacesConfig(min_face_area=0.0)
-    assert geometry.classify(_face(10, 10, 60), pic, small_cfg, backend) == geometry.TOO_SMALL
+    same = geometry.frame_scale(640, 480, (640, 480), (640, 480))
+    assert (same.stored, same.source) == (1.0, 1.0)
+    assert geometry.classify(_face(100, 100, 200), pic, same, cfg, backend) == geometry.KEPT
+    # 64 px in the stored clip; no share-of-frame rule by default
+    assert geometry.classify(_face(10, 10, 60), pic, same, cfg, backend) == geometry.TOO_SMALL
+    assert geometry.classify(_face(10, 10, 70), pic, same, cfg, backend) == geometry.KEPT
+    # frames sampled at 1280x720 from a 1920x1080 source, stored at 854x480: a 90 px face in the
+    # frame is 60 px stored (too small), a 100 px face 67 px stored and 150 px in the source
+    hd = geometry.frame_scale(1280, 720, (854, 480), (1920, 1080))
+    pic_hd = geometry.picture_box(1280, 720, None, None)
+    assert geometry.classify(_face(10, 10, 90), pic_hd, hd, cfg, backend) == geometry.TOO_SMALL
+    assert geometry.classify(_face(10, 10, 100), pic_hd, hd, cfg, backend) == geometry.KEPT
+    size = geometry.face_size(_face(10, 10, 100), pic_hd, hd)
+    assert abs(size.stored_px - 100 * 480 / 720) < 1e-3 and abs(size.source_px - 150) < 1e-3
+    # an upscaled clip: 100 px stored from a 240p source is 50 px in the source -> too small
+    up = geometry.frame_scale(320, 240, (640, 480), (320, 240))
+    assert geometry.classify(_face(10, 10, 50), geometry.picture_box(320, 240, None, None), up, cfg,
+                             backend) == geometry.TOO_SMALL  # fmt: skip
+    # unknown source size: only the stored-clip rule applies
+    assert geometry.frame_scale(320, 240, (640, 480), (None, None)).source is None
+    # the strict tier's area rule: 4% of 640x480 is 12288 px^2 -> 100 px (10000) too small, 120 px not
+    strict = FacesConfig(min_face_area=0.04)
+    assert geometry.classify(_face(100, 100, 100), pic, same, strict, backend) == geometry.TOO_SMALL
+    assert geometry.classify(_face(100, 100, 120), pic, same, strict, backend) == geometry.KEPT
     # landmarks pushed past the right edge
-    assert geometry.classify(_face(500, 100, 200), pic, cfg, backend) == geometry.CUT
+    assert geometry.classify(_face(500, 100, 200), pic, same, cfg, backend) == geometry.CUT
     assert (
-        geometry.classify(_face(500, 100, 200), pic, FacesConfig(parts_inside=False), backend)
+        geometry.classify(_face(500, 100, 200), pic, same, FacesConfig(parts_inside=False), backend)
         == geometry.KEPT
     )
 
@@ -42,15 +59,31 @@ def test_letterbox_counts_as_border():
     # clip 640x480 with black bars above/below: content y in [60, 420); frame sampled at 2x
     pic = geometry.picture_box(1280, 960, [0, 60, 640, 420], (640, 480))
     assert pic.tolist() == [0, 120, 1280, 840]
-    assert geometry.classify(_face(400, -50, 300), pic, cfg, backend) == geometry.CUT  # eyes on the bar
-    assert geometry.classify(_face(400, 300, 300), pic, cfg, backend) == geometry.KEPT
+    scale = geometry.frame_scale(1280, 960, (640, 480), (1280, 960))
+    assert (
+        geometry.classify(_face(400, -50, 300), pic, scale, cfg, backend) == geometry.CUT
+    )  # eyes on the bar
+    assert geometry.classify(_face(400, 300, 300), pic, scale, cfg, backend) == geometry.KEPT
 
 
 def test_working_scale_targets_hog_window():
-    # 720x1280: smallest kept side sqrt(.04 * 720 * 1280) = 192 px; 0.6 of it -> 115 px -> scale 80/115
-    s = working_scale(1280, 720, 0.04, 64, 0.6, 2.0)
-    assert abs(s - 80 / (0.6 * 192)) < 1e-3
-    assert working_scale(100, 100, 0.04, 64, 0.6, 2.0) == 2.0  # capped upsampling
+    # frames 1280x720 of a clip stored at 854x480: the smallest kept face (64 px stored) is 96 frame px;
+    # 0.6 of it -> 57.6 px -> HOG's 80 px window needs a scale of 80/57.6
+    cfg = FacesConfig()
+    scale = geometry.frame_scale(1280, 720, (854, 480), (1920, 1080))
+    side = geometry.smallest_kept_side(geometry.picture_box(1280, 720, None, None), scale, cfg)
+    assert abs(side - 96) < 1e-3
+    assert abs(working_scale(side, 0.6, 2.0) - 80 / (0.6 * 96)) < 1e-3
+    # the strict tier's area rule makes the smallest kept face sqrt(.04 * 1280 * 720) = 192 px
+    strict = FacesConfig(min_face_area=0.04)
+    assert (
+        abs(geometry.smallest_kept_side(geometry.picture_box(1280, 720, None, None), scale, strict) - 192)
+        < 1e-3
+    )
+    # an upscaled clip (source 320x180 stored at 854x480): the source rule sets the size, 64 frame px
+    up = geometry.frame_scale(320, 180, (854, 480), (320, 180))
+    assert abs(geometry.smallest_kept_side(geometry.picture_box(320, 180, None, None), up, cfg) - 64) < 1e-3
+    assert working_scale(64, 0.6, 2.0) == 2.0  # capped upsampling
 
 
 def test_tracks_iou_then_embedding():

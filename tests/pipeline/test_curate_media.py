@@ -108,8 +108,8 @@ def test_multishot_film_cuts_and_fps_conversion(tmp_path):
     """pyscenedetect_testvideo (29.97 fps, no audio): its hand-checked cuts never fall inside a clip;
     latentsync_demo3 (30 fps portrait HEVC, 20 s) is split into clips of at most 10 s."""
     inputs = link_inputs(tmp_path / "in", ["pyscenedetect_testvideo.mp4", "latentsync_demo3_video.mp4"])
-    # the film is a slideshow of stills (quality rightly calls it frozen) and the portrait's face is
-    # ~2.5% of the frame (faces rightly reject it): this test is about cutting, so the filters are off
+    # the film is a slideshow of stills (quality rightly calls it frozen): this test is about cutting,
+    # so the filters are off
     cfg = config("probe.require_audio=false", *CUT_ONLY)
     summary = run_curate(str(inputs), tmp_path / "out", cfg, show_progress=False)
     assert summary.ok

@@ -56,8 +56,10 @@ class FaceBackend:
     def setup(self) -> None:
         """Load models. Called once per worker before the first batch."""
 
-    def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Faces (box, score, landmarks; no embedding) on each RGB uint8 image."""
+    def detect(self, images: list[np.ndarray], min_sides: list[float] | None = None) -> list[list[Face]]:
+        """Faces (box, score, landmarks; no embedding) on each RGB uint8 image. ``min_sides``: per
+        image, the short side (px) of the smallest face the stage keeps there (a detector with a
+        minimum face size scales the image to see it); None = min_face_px of the config."""
         raise NotImplementedError
 
     def embed(self, items: list[tuple[np.ndarray, Face]]) -> np.ndarray:

@@ -66,8 +66,8 @@ class InsightFaceBackend(FaceBackend):
         self.embedding_dim = int(self._rec.output_shape[-1])  # type: ignore[misc]
         self.providers = providers
 
-    def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        out = []
+    def detect(self, images: list[np.ndarray], min_sides: list[float] | None = None) -> list[list[Face]]:
+        out = []  # SCRFD finds faces down to ~16 px at det_size: min_sides needs no rescaling
         for rgb in images:
             bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
             boxes, kpss = self._det.detect(bgr, max_num=0)
