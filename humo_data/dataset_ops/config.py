@@ -126,11 +126,28 @@ class DedupConfig(StrictModel):
         "windows by construction).",
     )
     keep_order: tuple[str, ...] = Field(
-        ("stage2", "stage1", "source_pixels", "content_fraction", "quality_aesthetic", "duration"),
+        (
+            "face_source_px",
+            "source_pixels",
+            "content_fraction",
+            "bits_per_pixel",
+            "quality_sharpness",
+            "quality_aesthetic",
+            "duration",
+            "stage2",
+            "stage1",
+            "source_duration",
+        ),  # fmt: skip
         description="Which clip of a duplicate group stays: best first by these (higher is better), then "
-        "clip_id. source_pixels: picture pixels of the original upload, borders excluded, in ~19% "
-        "steps; content_fraction: share of the frame without black borders; quality_aesthetic/"
-        "quality_sharpness: from the quality stage when it ran (else no preference); duration: seconds.",
+        "clip_id; what a trainer wants: the most source pixels on the face and in the picture, then bits "
+        "per pixel (a low-bitrate re-encode loses to its original), sharpness, length; the stage flags "
+        "only between copies equal in all of these (a copy's flags come from its own run of the gates, "
+        "not from a better picture). face_source_px: main face's eye distance in source pixels; "
+        "source_pixels: source picture pixels, borders excluded; content_fraction: share of the frame "
+        "without black borders; bits_per_pixel: source_bits_per_pixel per picture pixel; "
+        "quality_sharpness/quality_aesthetic: from the quality stage when it ran (else no preference); "
+        "duration/source_duration: seconds of the clip/source. Measurements compare in steps below the "
+        "duplicate group's best (humo_data/dataset_ops/keep.py).",
     )
     index: Literal["auto", "flat", "hnsw"] = Field(
         "auto", description="faiss index of the keys: exact (flat), HNSW, or flat up to flat_max_keys."
@@ -147,8 +164,9 @@ class DedupConfig(StrictModel):
     @field_validator("keep_order")
     @classmethod
     def _known_keys(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        known = {"stage2", "stage1", "source_pixels", "content_fraction", "quality_aesthetic",
-                 "quality_sharpness", "duration"}  # fmt: skip
+        from humo_data.dataset_ops.keep import KEYS
+
+        known = set(KEYS)
         bad = [k for k in v if k not in known]
         if bad:
             raise ValueError(f"unknown keep_order keys {bad}; known: {sorted(known)}")

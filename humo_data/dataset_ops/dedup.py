@@ -238,7 +238,7 @@ def load_block(store_spec: dict[str, Any], plan: dict[str, Any], cfg: DedupConfi
             r["_shard"] = part["triplets"]["key"]
             meta.append(r)
             sigs.append(by_id.get(r["clip_id"]))
-    return make_block(plan["start"], meta, sigs, cfg)
+    return make_block(plan["start"], meta, sigs)
 
 
 def _bundle_task(block_refs: list[Any], total: int, cfg: DedupConfig):
@@ -263,7 +263,7 @@ def _match_task(block: Block, bundle, block_refs: list[Any], starts: list[int], 
                     cache.popitem(last=False)
             other = cache[b]
         i = g - other.start
-        return other.signatures[i], other.ranks[i], other.meta[i]
+        return other.signatures[i], other.meta[i]
 
     return block_matches(block, bundle, lookup, cfg, home=lambda g: bisect.bisect_right(starts, g) - 1)
 
@@ -275,13 +275,13 @@ def _select_task(
     from humo_data.jobs.finish import write_side_table
 
     matches = [m for ref in match_refs for m in resolve(ref)]
-    chosen = decisions(matches)
+    chosen = decisions(matches, cfg.keep_order)
     store = Store.from_spec(store_spec)
     by_shard: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for gone, kept, match in chosen:
         by_shard[gone["_shard"]].append({
             "clip_id": gone["clip_id"], "_reject_reason": REASON, "_reject_stage": STAGE,
-            "_reject_detail": reject_detail(kept, match, cfg.step_seconds),
+            "_reject_detail": reject_detail(kept, gone, match, cfg),
         })  # fmt: skip
     records = []
     for key, rows in sorted(by_shard.items()):
@@ -291,7 +291,7 @@ def _select_task(
         records.append(write_side_table(store, STAGE, key, table, stage_hash))
     pairs = len({(m.a, m.b) for m, *_ in matches})
     return {"records": records, "rejected": len(chosen), "pairs": pairs,
-            "examples": [reject_detail(k, m, cfg.step_seconds) for _, k, m in chosen[:5]]}  # fmt: skip
+            "examples": [reject_detail(k, g, m, cfg) for g, k, m in chosen[:5]]}  # fmt: skip
 
 
 def find_duplicates(ds: Dataset, cfg: DedupConfig) -> dict[str, Any]:

@@ -19,7 +19,8 @@ calls the pair duplicates when, at the best shift,
 Two still clips (no motion) are compared by appearance alone, tighter. A still and a moving clip
 never match.
 
-``choose_keepers`` is leader selection over the duplicate pairs: clips in keep order (best first);
+``choose_keepers`` is leader selection over the duplicate pairs: clips in keep order (best first,
+keep.py);
 a clip is kept unless it duplicates a clip already kept, and then names the best such clip. Unlike
 connected components this never drops a clip for resembling a clip that was itself dropped: with
 A ~ B ~ C, where A and C do not overlap, A and C both stay.
@@ -182,30 +183,7 @@ class Decision:
     match: Match
 
 
-def keep_rank(meta: Sequence[dict], order: Sequence[str]) -> list[tuple]:
-    """Sort key per clip: best first by ``order`` (higher is better, missing = worst), then clip_id."""
-
-    def value(row: dict, key: str) -> float:
-        if key == "duration":
-            v = (row.get("end_time") or 0.0) - (row.get("start_time") or 0.0)
-        elif key == "source_pixels":  # picture pixels of the original upload, borders excluded, in
-            # steps of 2^(1/4) (~19%): a border found a few pixels off does not make a better copy
-            px = (
-                (row.get("source_width") or 0)
-                * (row.get("source_height") or 0)
-                * (row.get("content_fraction") or 1.0)
-            )
-            v = math.floor(math.log2(px) * 4 + 0.5) if px > 0 else None
-        else:
-            v = row.get(key)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return math.inf
-        return -float(v)
-
-    return [(*(value(r, k) for k in order), r["clip_id"]) for r in meta]
-
-
-def choose_keepers(ranks: Sequence[tuple], matches: Sequence[Match]) -> list[Decision]:
+def choose_keepers(ranks: Sequence[tuple] | dict[int, tuple], matches: Sequence[Match]) -> list[Decision]:
     """Leader selection over duplicate pairs (see the module doc); ``ranks[i]`` orders clip i."""
     neighbours: dict[int, list[Match]] = {}
     for m in matches:

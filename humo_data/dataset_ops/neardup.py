@@ -4,9 +4,9 @@ the in-memory runner (``find_near_duplicates``, tests and small sets).
     signature rows + meta rows ──make_block──> Block (global clip numbers start..start+n)
     every Block ──index_bundle──> faiss key index + vector index + source code of every clip
     Block + bundle ──block_matches──> candidate pairs ──verify──> Match (other blocks read lazily)
-    all matches ──choose_keepers──> decisions (clip, kept clip, evidence)
+    all matches ──keep_ranks (per duplicate group) + choose_keepers──> decisions (clip, kept clip, evidence)
 
-Each Block holds its clips' signatures and the few metadata the keep order needs; the bundle holds
+Each Block holds its clips' signatures and the few metadata the keep order (keep.py) needs; the bundle holds
 one key per motion anchor (~1-2 per second of video) and one vector per clip. Nothing holds a pair
 matrix: the work per clip is its keys' nearest neighbours plus a few verifications.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,13 +29,15 @@ from humo_data.dataset_ops.index import (
     serialize,
     vector_candidates,
 )
-from humo_data.dataset_ops.matching import Decision, Match, choose_keepers, keep_rank, verify
+from humo_data.dataset_ops.keep import face_source_px, keep_ranks, why_kept
+from humo_data.dataset_ops.matching import Decision, Match, choose_keepers, verify
 from humo_data.dataset_ops.signatures import Signature, index_keys, query_keys
 
-#: metadata columns of the triplets the keep order and the reject rows need
+#: metadata columns of the triplets the keep order (keep.py) and the reject rows need
 META_COLUMNS = (
-    "clip_id", "source_id", "start_time", "end_time", "stage1", "stage2", "source_width", "source_height",
-    "quality_aesthetic", "quality_sharpness",
+    "clip_id", "source_id", "start_time", "end_time", "stage1", "stage2", "width", "height", "source_width",
+    "source_height", "source_bits_per_pixel", "source_duration", "face_track", "quality_aesthetic",
+    "quality_sharpness",
 )  # fmt: skip
 
 
@@ -46,13 +48,12 @@ def source_code(source_id: str) -> int:
 @dataclass
 class Block:
     """Clips ``start .. start + len(meta)`` of the dataset's numbering: their signatures and keep
-    ranks (~1.5 KB per clip). Keys are derived where they are used (``block_keys``), so they never
-    travel through the object store."""
+    order metadata (~1.5 KB per clip). Keys are derived where they are used (``block_keys``), so they
+    never travel through the object store."""
 
     start: int
     meta: list[dict[str, Any]]  # META_COLUMNS + "_shard" per clip
     signatures: list[Signature | None]
-    ranks: list[tuple] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -61,13 +62,14 @@ class Block:
         return self.signatures[g - self.start]
 
 
-def make_block(
-    start: int, meta: list[dict[str, Any]], signatures: list[Signature | None], cfg: DedupConfig
-) -> Block:
+def make_block(start: int, meta: list[dict[str, Any]], signatures: list[Signature | None]) -> Block:
     for m, sig in zip(meta, signatures, strict=True):
         if sig is not None:
             m["content_fraction"] = sig.content_fraction
-    return Block(start, meta, signatures, keep_rank(meta, cfg.keep_order))
+        if "face_track" in m:  # the face size is all the keep order needs of the track
+            m["face_source_px"] = face_source_px(m)
+            del m["face_track"]
+    return Block(start, meta, signatures)
 
 
 @dataclass
@@ -151,12 +153,12 @@ def index_bundle(blocks: Sequence[Block] | Callable[[], Any], total: int, cfg: D
 def block_matches(
     block: Block,
     bundle: Bundle,
-    lookup: Callable[[int], tuple[Signature | None, tuple, dict]],
+    lookup: Callable[[int], tuple[Signature | None, dict]],
     cfg: DedupConfig,
     home: Callable[[int], int] | None = None,
-) -> list[tuple[Match, tuple, tuple, dict, dict]]:
-    """Verified duplicate pairs found from ``block``'s clips: (match, rank a, rank b, meta a, meta b).
-    ``lookup(g)`` gives any clip's signature, rank and meta (other blocks, read lazily); ``home(g)``
+) -> list[tuple[Match, dict, dict]]:
+    """Verified duplicate pairs found from ``block``'s clips: (match, meta a, meta b).
+    ``lookup(g)`` gives any clip's signature and meta (other blocks, read lazily); ``home(g)``
     the block holding clip g, so pairs can be visited block by block."""
     lo = block.start
     bk = block_keys(block, cfg, index=False)
@@ -179,35 +181,60 @@ def block_matches(
     order = sorted(pairs, key=lambda p: ((home(p[0]), home(p[1])) if home else (0, 0), p))
     for a, b in order:
         hints = pairs[(a, b)]
-        sa, ra, ma = lookup(a)
-        sb, rb, mb = lookup(b)
+        sa, ma = lookup(a)
+        sb, mb = lookup(b)
         if sa is None or sb is None:
             continue
         m = verify(sa, sb, cfg, a, b, hints or None)
         if m is not None:
-            out.append((m, ra, rb, ma, mb))
+            out.append((m, ma, mb))
     return out
 
 
-def decisions(matches: Sequence[tuple[Match, tuple, tuple, dict, dict]]) -> list[tuple[dict, dict, Match]]:
-    """(meta of the clip that goes, meta of the clip it duplicates, evidence), deterministic."""
-    ranks: dict[int, tuple] = {}
+def duplicate_groups(clips: Sequence[int], matches: Sequence[Match]) -> list[int]:
+    """Group id (the smallest clip number) of each of ``clips``: connected components of the pairs."""
+    parent = {c: c for c in clips}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for m in matches:
+        a, b = root(m.a), root(m.b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return [root(c) for c in clips]
+
+
+def decisions(
+    matches: Sequence[tuple[Match, dict, dict]], order: Sequence[str]
+) -> list[tuple[dict, dict, Match]]:
+    """(meta of the clip that goes, meta of the clip it duplicates, evidence), deterministic. Each
+    meta gets ``_keep_rank``: its sort key within its duplicate group (keep.py)."""
     metas: dict[int, dict] = {}
     unique: dict[tuple[int, int], Match] = {}
-    for m, ra, rb, ma, mb in matches:
-        ranks[m.a], ranks[m.b], metas[m.a], metas[m.b] = ra, rb, ma, mb
+    for m, ma, mb in matches:
+        metas[m.a], metas[m.b] = ma, mb
         prev = unique.get((m.a, m.b))
         if prev is None or m.similarity > prev.similarity:
             unique[(m.a, m.b)] = m
-    chosen: list[Decision] = choose_keepers(ranks, list(unique.values()))
+    clips = sorted(metas)
+    ranks = keep_ranks([metas[c] for c in clips], duplicate_groups(clips, list(unique.values())), order)
+    for c, r in zip(clips, ranks, strict=True):
+        metas[c]["_keep_rank"] = r
+    chosen: list[Decision] = choose_keepers(dict(zip(clips, ranks, strict=True)), list(unique.values()))
     return [
         (metas[d.clip], metas[d.kept], d.match)
         for d in sorted(chosen, key=lambda d: metas[d.clip]["clip_id"])
     ]
 
 
-def reject_detail(kept: dict[str, Any], match: Match, step: float) -> str:
-    return f"near_duplicate of {kept['clip_id']} (source {kept['source_id']}): {match.describe(step)}"
+def reject_detail(kept: dict[str, Any], gone: dict[str, Any], match: Match, cfg: DedupConfig) -> str:
+    """Which clip stays, the duplicate evidence, and the keep_order key that chose it."""
+    why = why_kept(kept, gone, kept["_keep_rank"], gone["_keep_rank"], cfg.keep_order)
+    return f"near_duplicate of {kept['clip_id']} (source {kept['source_id']}): {match.describe(cfg.step_seconds)}; {why}"
 
 
 # --- in memory ----------------------------------------------------------------------------------
@@ -221,10 +248,10 @@ def find_near_duplicates(
     row take no part."""
     by_id = {r["clip_id"]: Signature.from_row(r) for r in signature_rows if r.get("motion") is not None}
     meta = sorted(meta, key=lambda r: r["clip_id"])
-    block = make_block(0, list(meta), [by_id.get(m["clip_id"]) for m in meta], cfg)
+    block = make_block(0, [dict(m) for m in meta], [by_id.get(m["clip_id"]) for m in meta])
     bundle = index_bundle([block], len(block), cfg)
 
     def lookup(g: int):
-        return block.signature(g), block.ranks[g], block.meta[g]
+        return block.signature(g), block.meta[g]
 
-    return decisions(block_matches(block, bundle, lookup, cfg))
+    return decisions(block_matches(block, bundle, lookup, cfg), cfg.keep_order)

@@ -137,6 +137,15 @@ def yaw_degrees(face: Face, backend: FaceBackend) -> float:
     return math.degrees(math.asin(max(-1.0, min(1.0, offset / 0.9))))
 
 
+def eye_distance(face: Face, backend: FaceBackend) -> float | None:
+    """Distance between the eye centres (landmarks), in the face's frame pixels: a face size that
+    does not move in the detector's box steps (dlib reports boxes in 20% pyramid steps)."""
+    lm = face.landmarks
+    if len(lm) <= max(*backend.left_eye, *backend.right_eye):
+        return None
+    return float(np.linalg.norm(lm[list(backend.left_eye)].mean(0) - lm[list(backend.right_eye)].mean(0)))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -205,11 +205,14 @@ class FaceStage(Stage[FacesConfig]):
 
     def _track_struct(self, c: ClipFaces, group: list[tracks.Ref], n_frames: int) -> dict[str, Any]:
         w, h = c.row.get("width"), c.row.get("height")
-        boxes, times, sides, scores, yaws = [], [], [], [], []
+        boxes, times, sides, scores, yaws, eyes = [], [], [], [], [], []
         for f, k in group:
             fr, face = c.frames[f], c.face((f, k))
             sx, sy = (w / fr.width, h / fr.height) if w and h else (1.0, 1.0)
             boxes.append(geometry.scale_box(face.box, sx, sy))
+            eye = geometry.eye_distance(face, self.backend)
+            if eye is not None:
+                eyes.append(eye * c.scales[f].stored)
             times.append(fr.time)
             sides.append(face.side)
             scores.append(face.score)
@@ -222,6 +225,7 @@ class FaceStage(Stage[FacesConfig]):
             "times": times,
             "boxes": boxes,
             "min_size_px": float(min(sides)),
+            "eye_distance_px": float(np.median(eyes)) if eyes else None,
             "mean_score": float(np.mean(scores)),
             "yaw": float(np.mean(yaws)),
         }

@@ -8,6 +8,11 @@ cannot be used comes back with ``reject_reason`` (machine-readable) and ``reject
 Reject reasons (stage ``probe``): missing, empty_file, unreadable, no_video_stream,
 no_audio_stream, resolution_too_large, resolution_too_small, too_short, undecodable_video, vfr.
 
+Bits per pixel (``bits_per_pixel``: video bit rate / (width x height x fps)) says how much of the
+encoder's budget each pixel got: a low-bitrate re-encode of a video has fewer than its original
+(dedup keeps the better copy by it). The bit rate is the stream's own when the container records
+it (MP4), else measured over the packets demuxed for the frame timing.
+
 Rotation is the display matrix angle, counter-clockwise degrees normalised to 0/90/180/270 (the
 value ``ffmpeg -display_rotation`` takes). PyAV decodes frames unrotated; the upright image is
 ``numpy.rot90(frame.to_ndarray(format="rgb24"), k=rotation // 90)``.
@@ -47,6 +52,7 @@ class ProbeResult:
     height: int | None = None
     rotation: int = 0
     video_codec: str | None = None
+    bits_per_pixel: float | None = None
     num_frames: int | None = None
     has_audio: bool = False
     audio_codec: str | None = None
@@ -135,8 +141,10 @@ def _read_streams(result: ProbeResult, container: Any, cfg: ProbeConfig) -> None
     result.video_start_time = _seconds(stream.start_time, stream.time_base)
     result.duration = _duration(stream, container)
     # Metadata first (cheap demux), so a rejected row still carries what the report plots.
-    intervals = _frame_intervals(container, stream)
+    sizes: list[int] = []
+    intervals = _frame_intervals(container, stream, sizes)
     result.fps = _fps(stream, intervals)
+    result.bits_per_pixel = _bits_per_pixel(stream, sizes, result)
     result.vfr = _is_vfr(intervals, stream.time_base)
     result.num_frames = _num_frames(stream, result.duration, result.fps, intervals)
 
@@ -183,12 +191,15 @@ def _duration(stream: Any, container: Any) -> float | None:
     return d
 
 
-def _frame_intervals(container: Any, stream: Any) -> np.ndarray:
-    """Differences of the first packets' presentation times (sorted: B-frames arrive out of order)."""
+def _frame_intervals(container: Any, stream: Any, sizes: list[int] | None = None) -> np.ndarray:
+    """Differences of the first packets' presentation times (sorted: B-frames arrive out of order);
+    their byte sizes go to ``sizes``."""
     pts: list[int] = []
     for packet in container.demux(stream):
         if packet.pts is not None and packet.size:
             pts.append(packet.pts)
+            if sizes is not None:
+                sizes.append(packet.size)
         if len(pts) >= VFR_PACKETS:
             break
     if len(pts) < 2:
@@ -204,6 +215,17 @@ def _fps(stream: Any, intervals: np.ndarray) -> float | None:
     if intervals.size and stream.time_base:
         return float(1 / (float(np.median(intervals)) * stream.time_base))
     return None
+
+
+def _bits_per_pixel(stream: Any, sizes: list[int], result: ProbeResult) -> float | None:
+    """Video bits per pixel and frame: the stream's recorded bit rate, else the demuxed packets'
+    (their bytes over their frame count at the average rate; a few seconds from the start)."""
+    if not result.width or not result.height or not result.fps:
+        return None
+    rate = float(stream.bit_rate or 0)
+    if rate <= 0 and len(sizes) >= 2:
+        rate = 8.0 * sum(sizes) * result.fps / len(sizes)
+    return rate / (result.width * result.height * result.fps) if rate > 0 else None
 
 
 def _is_vfr(intervals: np.ndarray, time_base: Fraction | None) -> bool:
@@ -292,6 +314,7 @@ class ProbeStage(FanOutStage[ProbeConfig]):
             source_vfr=res.vfr,
             source_width=res.width,
             source_height=res.height,
+            source_bits_per_pixel=res.bits_per_pixel,
             source_rotation=res.rotation,
             has_audio=res.has_audio,
         )

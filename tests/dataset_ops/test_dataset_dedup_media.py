@@ -1,7 +1,9 @@
-"""Near-duplicates made from real clips collapse to one clip per window; different windows of the
-same talking-head video (same person, same room) stay distinct. No Ray: the real cutter cuts each
-upload, the real signatures decode the stored clips, the in-memory runner uses the same index,
-verification and selection as the dedup job."""
+"""Near-duplicates made from real clips collapse to one clip per window, and the clip that stays is
+the original's; different windows of the same talking-head video (same person, same room) stay
+distinct. No Ray: the real cutter cuts each upload and the streaming pass's quality and face stages
+(clip_stages, audio and sync off) fill the columns the keep order reads, the real signatures decode
+the stored clips, and the in-memory runner uses the same index, verification, grouping and
+selection as the dedup job."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import pytest
 from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.dataset_ops.config import DedupConfig
-from humo_data.dataset_ops.neardup import find_near_duplicates
+from humo_data.dataset_ops.neardup import META_COLUMNS, find_near_duplicates, reject_detail
 from humo_data.dataset_ops.signatures import compute_signature
+from humo_data.jobs.stream import clip_stages
 from tests.dataset_ops.uploads import COPIES, make_upload
 from tests.shared_media import media_file, needs_media
 
@@ -33,25 +36,27 @@ def clips(tmp_path_factory) -> list[dict]:
     """Every clip the cutter makes of the uploads, with its window on the original's timeline."""
     tmp = tmp_path_factory.mktemp("uploads")
     speaker = make_upload(media_file(SPEAKER), tmp / "speaker.mp4", duration=SECONDS)
-    other = make_upload(media_file(OTHER), tmp / "other.mp4", duration=SECONDS, vf="scale=-2:480")
+    other = make_upload(media_file(OTHER), tmp / "other.mp4", duration=SECONDS, vf="scale=480:-2")
     uploads = [("speaker", "original", speaker, 0.0), ("other", "original", other, 0.0)]
-    for name, trim, vf, bitrate in COPIES:
-        path = make_upload(speaker, tmp / f"speaker_{name}.mp4", trim=trim, vf=vf, bitrate=bitrate)
-        uploads.append(("speaker", name, path, trim))
+    for name, how in COPIES:
+        path = make_upload(speaker, tmp / f"speaker_{name}.mp4", **how)
+        uploads.append(("speaker", name, path, how.get("trim", 0.0)))
     # a trim that is not a whole number of signature bins (0.2 s), plus a crop and a low bitrate
     path = make_upload(other, tmp / "other_trim_crop.mp4", trim=0.7, vf="crop=iw*0.9:ih*0.9", bitrate="300k")
     uploads.append(("other", "trim0.7_crop10", path, 0.7))
-    cfg = load_config("default", [f"clips.max_seconds={WINDOW}"])
+    cfg = load_config("default", [f"clips.max_seconds={WINDOW}", "audio.enabled=false", "sync.enabled=false"])
+    stages = clip_stages(cfg)
     out = []
     for video, copy, path, offset in uploads:
         table = cut_source(str(path), cfg)
+        for stage in stages:
+            table = stage(table)
         for row in table.to_pylist():
-            if row["_kind"] != "clip" or row["_reject_reason"]:
-                continue
-            out.append({**{k: row[k] for k in ("clip_id", "source_id", "start_time", "end_time", "video",
-                                                 "source_width", "source_height")},
-                        "family": video, "copy": copy,
-                        "window": (row["start_time"] + offset, row["end_time"] + offset)})  # fmt: skip
+            assert row["_kind"] != "clip" or not row["_reject_reason"], (copy, row["_reject_detail"])
+            if row["_kind"] == "clip":
+                out.append({**{k: row.get(k) for k in (*META_COLUMNS, "video")},
+                            "family": video, "copy": copy,
+                            "window": (row["start_time"] + offset, row["end_time"] + offset)})  # fmt: skip
     return out
 
 
@@ -84,13 +89,14 @@ def test_copies_collapse_to_one_clip_per_window_and_windows_stay_distinct(clips)
         assert _overlap(removed["window"], keeper["window"]) >= 0.5, (removed["copy"], keeper["copy"], match)
         assert keeper["clip_id"] not in gone, "the named clip stays"
     removed_copies = {by_id[c]["copy"] for c in gone}
-    assert {name for name, *_ in COPIES} <= removed_copies | {
+    assert {name for name, _ in COPIES} <= removed_copies | {
         by_id[k["clip_id"]]["copy"] for _, k, _ in decisions
     }
-    # the best copy stays: never one with fewer picture pixels (scaled, cropped) or black borders
-    # (letterbox: more pixels, not more picture); full-size re-encodes tie with the original
-    worse = {"scaled", "crop10", "letterbox", "trim0.7_crop10"}
-    assert not {c["copy"] for c in kept} & worse, [(c["family"], c["copy"]) for c in kept]
+    # the original stays: every copy is worse (fewer bits, pixels or picture) or shorter
+    assert {c["copy"] for c in kept} == {"original"}, [(c["family"], c["copy"], c["window"]) for c in kept]
+    low_bits = [g for g, _, _ in decisions if by_id[g["clip_id"]]["copy"] in ("crf34", "bitrate")]
+    assert low_bits and all("kept for bits_per_pixel" in reject_detail(k, g, m, cfg)
+                            for g, k, m in decisions if g in low_bits)  # fmt: skip
 
 
 def test_a_rerun_decides_the_same(clips):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from humo_data.dataset_ops.config import DedupConfig
-from humo_data.dataset_ops.matching import Match, choose_keepers, hamming, keep_rank, verify
+from humo_data.dataset_ops.keep import keep_rank, keep_ranks, why_kept
+from humo_data.dataset_ops.matching import Match, choose_keepers, hamming, verify
 from humo_data.dataset_ops.signatures import Signature
 from tests.shared_media import media_file, needs_media
 
@@ -41,6 +42,46 @@ def test_keep_order_prefers_usable_then_picture_pixels_then_borders():
     ]
     ranks = keep_rank(meta, ("stage1", "source_pixels", "content_fraction"))
     assert [meta[i]["clip_id"] for i in sorted(range(4), key=lambda i: ranks[i])] == ["d", "b", "c", "a"]
+
+
+def _copy(cid: str, **over) -> dict:
+    """Keep-order metadata of a 512x512 talking head (the original) or a copy with ``over`` changed."""
+    row = {"clip_id": cid, "source_id": cid, "start_time": 0.0, "end_time": 3.4, "width": 480, "height": 480,
+           "source_width": 512, "source_height": 512, "source_bits_per_pixel": 0.11, "source_duration": 7.0,
+           "content_fraction": 1.0, "quality_sharpness": 117.0, "stage1": True, "stage2": False,
+           "face_track": {"eye_distance_px": 116.0}}  # fmt: skip
+    return {**row, **over}
+
+
+def test_default_keep_order_ranks_picture_and_bits_before_the_flags():
+    order = DedupConfig().keep_order
+    copies = [
+        _copy("orig"),
+        # a CRF-34 re-encode passed a stage-2 gate the original failed: the flags come after quality
+        _copy("crf34", source_bits_per_pixel=0.018, quality_sharpness=106.0, stage2=True),
+        _copy("scaled", source_width=384, source_height=384, source_bits_per_pixel=0.08,
+              face_track={"eye_distance_px": 116.0}),  # 3/4 scale: stored at 384, face 3/4 in the source
+        _copy("pip", source_width=1024, source_height=1024, face_track={"eye_distance_px": 29.0}),
+        # the same picture re-encoded once more, 1 s shorter, with the noise of another encode: ties
+        # with the original on every measurement (within half a step of it), loses on source length
+        _copy("trim1", source_bits_per_pixel=0.104, quality_sharpness=131.0, source_duration=6.0,
+              face_track={"eye_distance_px": 117.5}),
+    ]  # fmt: skip
+    ranks = keep_rank(copies, order)
+    best_first = [copies[i]["clip_id"] for i in sorted(range(len(copies)), key=lambda i: ranks[i])]
+    # the picture-in-picture copy has the larger frame but half the face: last
+    assert best_first == ["orig", "trim1", "crf34", "scaled", "pip"], best_first
+    orig, crf = ranks[0], ranks[1]
+    why = why_kept(copies[0], copies[1], orig, crf, order)
+    assert why == "kept for bits_per_pixel (0.11 vs 0.018 bits per picture pixel)", why
+    assert why_kept(copies[0], copies[4], orig, ranks[4], order).startswith(
+        "kept for source_duration (7 vs 6"
+    )
+    # steps are relative to each duplicate group's best: a 240p group's best ties with nothing else
+    small = [_copy("a", source_width=320, source_height=240), _copy("b", source_width=320, source_height=240,
+                                                                    source_bits_per_pixel=0.05)]  # fmt: skip
+    both = keep_ranks([*copies, *small], [0] * len(copies) + [1, 1], order)
+    assert both[len(copies)][:4] == (0.0, 0.0, 0.0, 0.0) and both[len(copies) + 1][3] > 0
 
 
 def test_verify_finds_a_shift_that_is_not_a_whole_number_of_bins():
