@@ -78,9 +78,9 @@ class FacesConfig(StrictModel):
         0.6,
         gt=0,
         le=1,
-        description="dlib: the working scale lets HOG (which misses faces under ~80 px) see faces down to "
-        "this fraction of the smallest face the size rules keep on that frame, so too-small faces are "
-        "reported as such, not as no_face.",
+        description="dlib: a frame where HOG (which misses faces under ~80 px) found no face big enough is "
+        "searched again at a scale that sees faces down to this fraction of the smallest face the size "
+        "rules keep there, so too-small faces are reported as such, not as no_face.",
     )
     max_upscale: float = Field(2.0, ge=1, description="dlib: largest working-scale upsampling factor.")
     track_iou: float = Field(

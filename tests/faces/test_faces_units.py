@@ -6,7 +6,7 @@ import numpy as np
 
 from humo_data.faces import geometry, tracks
 from humo_data.faces.backends.base import Face
-from humo_data.faces.backends.dlib_hog import DlibBackend, working_scale
+from humo_data.faces.backends.dlib_hog import DlibBackend, pyramid_levels, working_scale
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.crops import crop_window, head_and_shoulders
 
@@ -84,6 +84,9 @@ def test_working_scale_targets_hog_window():
     up = geometry.frame_scale(320, 180, (854, 480), (320, 180))
     assert abs(geometry.smallest_kept_side(geometry.picture_box(320, 180, None, None), up, cfg) - 64) < 1e-3
     assert working_scale(64, 0.6, 2.0) == 2.0  # capped upsampling
+    # the first pass starts at the level of the same 5/6 pyramid whose smallest box is the kept size:
+    # from 57.6 px boxes, 3 levels up (57.6 * 1.2^3 = 99.5 >= 96; 2 levels give 82.9)
+    assert pyramid_levels(57.6, 96) == 3 and pyramid_levels(96, 96) == 0 and pyramid_levels(100, 96) == 0
 
 
 def test_tracks_iou_then_embedding():
