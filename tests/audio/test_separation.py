@@ -87,4 +87,4 @@ def test_pyannote_segmentation_counts_powerset_speakers(tmp_path):
         )
     )
     assert 0 <= rand.speaker_count(np.concatenate([wave] * 4)) <= 3  # 16 s: two overlapping windows
-    assert build_diarizer(DiarizationConfig()) is None  # no backend: unknown, never a guess
+    assert build_diarizer(DiarizationConfig(backend="none")) is None  # no backend: unknown, never a guess

@@ -36,7 +36,8 @@ def test_talking_silent_and_music_clips(stage):
     assert a["speech_ratio"] > 0.6 and a["transcript"] and a["asr_words"]
     assert a["speech_backend"].startswith("silero-vad-v5+pocketsphinx-en-us")
     assert all(0 <= s < e <= talking["num_frames"] / 25 + 1e-6 for s, e in a["speech_segments"])
-    assert a["language"] is None and a["speaker_count"] is None  # offline: no language id, no diarizer
+    assert a["language"] is None  # offline: no language identification
+    assert a["speaker_count"] == 1 and a["speaker_backend"] == "pyannote-segmentation"
     assert b["audio_gate"] == "not_enough_speech" and b["speech_ratio"] < 0.05
     assert b["speech_to_background_db"] is None and b["transcript"] is None  # skipped: failed already
     assert c["audio_gate"] == "not_enough_speech" and c["speech_ratio"] < 0.5
