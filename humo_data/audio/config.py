@@ -83,6 +83,30 @@ class AsrConfig(StrictModel):
     #: where/how fast, never what: left out of the output hash
     unhashed: ClassVar[frozenset[str]] = frozenset({"device", "cpu_threads"})
 
+    max_wer: float = Field(
+        0.3,
+        ge=0,
+        description="WER ceiling for `transcript`: text from a backend whose measured_wer is above it, or "
+        "that has none, is stored as `asr_hypothesis` (a low-confidence reading, not what was said), and "
+        "the asr_* gates do not use its figures.",
+    )
+    measured_wer: dict[str, float] = Field(
+        {"pocketsphinx-en-us": 0.89},
+        description="Word error rate of each backend on speech with known words: espeak-ng Harvard sentences in "
+        "3 voices (humo_data/audio/asr/wer.py; tests/audio/test_asr_wer.py re-measures pocketsphinx-en-us and "
+        "fails when this figure is off by more than 0.05). faster-whisper: measure the model in model_dir with "
+        "benchmarks/asr_wer.py and record it here; until then its text is a hypothesis.",
+    )
+
+    def recorded_wer(self) -> float | None:
+        """The measured WER recorded for the configured backend (None = never measured)."""
+        return self.measured_wer.get(self.backend)
+
+    def trusted(self) -> bool:
+        """Whether the configured backend's text is a transcript (measured WER within max_wer)."""
+        wer = self.recorded_wer()
+        return wer is not None and wer <= self.max_wer
+
     min_avg_logprob: float | None = Field(
         -1.5,
         description="Stage-2 gate asr_low_logprob: Whisper avg log-prob below this (SpeakerVid-5M: -1.5).",

@@ -11,6 +11,8 @@ Per batch of live clips::
 Nothing here rejects a clip: stage 2 is a subset of stage 1, so a clip that fails a gate keeps its
 row and gets ``audio_gate`` (the first failed gate: no_audio, not_enough_speech,
 several_speakers, audio_clipped, asr_low_logprob, asr_no_speech, asr_repetitive; null = passed).
+ASR text is a ``transcript`` only from a backend whose measured word error rate is within
+``asr.max_wer``; otherwise it is an ``asr_hypothesis`` and the asr_* gates ignore its figures.
 The stage writes that column from its own measurements every time it runs (a rerun with looser
 gates clears it); only finish turns it into ``stage2``/``stage2_reason``. The stored ``audio`` stays the original mix unless
 ``separation.store_separated`` is set.
@@ -91,7 +93,8 @@ class AudioStage(Stage[AudioConfig]):
         "people_count",
     )  # fmt: skip
     outputs = (
-        "speech_ratio", "speech_segments", "transcript", "language", "language_probability",
+        "speech_ratio", "speech_segments", "transcript", "asr_hypothesis", "asr_backend", "asr_wer", "language",
+        "language_probability",
         "asr_avg_logprob", "asr_no_speech_prob", "asr_compression_ratio", "asr_words", "speaker_count",
         "overlap_ratio", "speaker_turns", "speaker_backend", "separation_applied", "speech_to_background_db",
         "speech_to_background_db_after", "audio_clipped_fraction", "speech_backend", "audio_gate",
@@ -211,10 +214,15 @@ class AudioStage(Stage[AudioConfig]):
         ):
             clip.out.update(self._asr_columns(self.asr.transcribe(clip.analysis, segments)))
 
-    @staticmethod
-    def _asr_columns(res: AsrResult) -> dict[str, Any]:
+    def _asr_columns(self, res: AsrResult) -> dict[str, Any]:
+        """The text goes to ``transcript`` only from a backend whose measured WER is within the
+        ceiling; otherwise to ``asr_hypothesis`` (see AsrConfig.measured_wer)."""
+        trusted = self.config.asr.trusted()
         return {
-            "transcript": res.transcript,
+            "transcript": res.transcript if trusted else None,
+            "asr_hypothesis": None if trusted else res.transcript,
+            "asr_backend": self.config.asr.backend,
+            "asr_wer": self.config.asr.recorded_wer(),
             "language": res.language,
             "language_probability": res.language_probability,
             "asr_avg_logprob": res.avg_logprob,
@@ -260,10 +268,11 @@ class AudioStage(Stage[AudioConfig]):
         return None
 
     def gate(self, out: dict[str, Any], row: dict[str, Any], clip: ClipAudio) -> str | None:
-        """The first stage-2 gate this clip fails (None = passes the audio gates)."""
+        """The first stage-2 gate this clip fails (None = passes the audio gates). The asr_* gates
+        trust only a backend whose text is a transcript (asr_backend names it)."""
         asr = self.config.asr
         reason = self.signal_gate(out, row, clip)
-        if reason:
+        if reason or not asr.trusted():
             return reason
         lp, ns, cr = (
             out.get("asr_avg_logprob"),

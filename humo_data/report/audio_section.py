@@ -18,7 +18,7 @@ import numpy as np
 COLUMNS = [
     "stage2", "stage2_reason", "language", "speech_ratio", "speech_to_background_db", "separation_applied",
     "sync_offset_frames", "sync_confidence", "sync_backend", "sync_verified", "audio_offset_frames",
-    "speech_backend", "transcript", "clip_id",
+    "speech_backend", "transcript", "asr_hypothesis", "asr_backend", "asr_wer", "clip_id",
 ]  # fmt: skip
 BAR_W, BAR_H = 360, 120
 
@@ -130,16 +130,30 @@ def _histogram(title: str, values: list, edges: np.ndarray) -> str:
 
 
 def _examples(rows: list[dict], limit: int = 12) -> str:
-    picked = [r for r in rows if r.get("transcript")][:limit]
+    """First clips with ASR text. A hypothesis (a recogniser above the WER ceiling) is shown as
+    such, with the backend's measured WER, so nobody reads it as what was said."""
+    picked = [r for r in rows if r.get("transcript") or r.get("asr_hypothesis")][:limit]
     if not picked:
         return ""
+
+    def text(r: dict) -> str:
+        if r.get("transcript"):
+            return html.escape(r["transcript"][:120])
+        wer = r.get("asr_wer")
+        note = (
+            f"hypothesis, {r.get('asr_backend')} WER {wer:.2f}"
+            if wer is not None
+            else "hypothesis, WER unmeasured"
+        )
+        return f"<i>{html.escape(r['asr_hypothesis'][:120])}</i> <small>({html.escape(note)})</small>"
+
     body = "".join(
         "<tr>"
         f"<td><code>{html.escape(str(r.get('clip_id'))[:12])}</code></td>"
         f"<td>{html.escape(str(r.get('language') or '?'))}</td>"
         f"<td>{r.get('sync_offset_frames') if r.get('sync_offset_frames') is not None else '-'}</td>"
         f"<td>{html.escape(r.get('stage2_reason') or 'stage 2')}</td>"
-        f"<td>{html.escape((r.get('transcript') or '')[:120])}</td>"
+        f"<td>{text(r)}</td>"
         "</tr>"
         for r in picked
     )

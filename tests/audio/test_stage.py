@@ -33,13 +33,15 @@ def test_talking_silent_and_music_clips(stage):
     talking, silent, music = cached_row(*TALKING[0]), cached_row(*SILENT), cached_row(*MUSIC)
     a, b, c = run(stage, [talking, silent, music])
     assert a["audio_gate"] is None
-    assert a["speech_ratio"] > 0.6 and a["transcript"] and a["asr_words"]
+    assert a["speech_ratio"] > 0.6 and a["asr_hypothesis"] and a["asr_words"]
+    # pocketsphinx's measured WER is above the ceiling: its words are a hypothesis, not a transcript
+    assert a["transcript"] is None and a["asr_backend"] == "pocketsphinx-en-us" and a["asr_wer"] > 0.3
     assert a["speech_backend"].startswith("silero-vad-v5+pocketsphinx-en-us")
     assert all(0 <= s < e <= talking["num_frames"] / 25 + 1e-6 for s, e in a["speech_segments"])
     assert a["language"] is None  # offline: no language identification
     assert a["speaker_count"] == 1 and a["speaker_backend"] == "pyannote-segmentation"
     assert b["audio_gate"] == "not_enough_speech" and b["speech_ratio"] < 0.05
-    assert b["speech_to_background_db"] is None and b["transcript"] is None  # skipped: failed already
+    assert b["speech_to_background_db"] is None and b["asr_hypothesis"] is None  # skipped: failed already
     assert c["audio_gate"] == "not_enough_speech" and c["speech_ratio"] < 0.5
     assert c["separation_applied"] is True and c["speech_to_background_db"] < 15
     for row, orig in ((a, talking), (b, silent), (c, music)):
