@@ -200,3 +200,18 @@ def test_audio_stage_gates_two_voices_and_passes_one(tmp_path, model_path):
     (unknown,) = off(cut_live(dubbed)).to_pylist()
     assert unknown["speaker_count"] is None and unknown["speaker_backend"] is None
     assert unknown["audio_gate"] != "several_speakers"
+
+
+def test_without_whisperx_the_message_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "whisperx" else real(name, *a)
+    )
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps -r requirements-nodeps.txt"):
+        AudioStage(AudioConfig()).provenance()  # the job asks for provenance before it starts
+    assert (
+        AudioStage(AudioConfig(diarization=DiarizationConfig(backend="none"))).provenance()["diarization"]
+        == "none"
+    )
