@@ -3,9 +3,10 @@ is a ``transcript`` (read as what was said) or an ``asr_hypothesis`` (see ``AsrC
 
 The known-words speech is synthesised by espeak-ng (the Debian package; ``apt-get install
 espeak-ng``) from Harvard sentences (IEEE Recommended Practice for Speech Quality Measurements,
-1969: phonetically balanced everyday English, public domain) in several voices. Synthetic speech is
-clean and clearly articulated, so a WER measured on it is a floor: real recordings (accents, noise,
-music, fast speech) read worse.
+1969: phonetically balanced everyday English, public domain) in several voices. The speech is clean
+and clearly articulated but synthetic: noise, accents and fast speech in real recordings add errors,
+while a recogniser trained only on natural voices (pocketsphinx) may read a formant voice worse than
+real speech. It is a fixed, reproducible yardstick, not a prediction for every recording.
 
     waves = espeak_sentences()                       # [(text, voice, 16 kHz wave)]
     wer = measure_wer(asr, vad, waves)               # corpus WER of that backend
