@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata as md
-import re
 import sys
 from pathlib import Path
 
