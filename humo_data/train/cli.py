@@ -43,9 +43,17 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = "tiny_cpu",
         set_: SetOpt = None,
         ray: Annotated[bool, typer.Option("--ray", help="Run on Ray Train workers (ray.* config).")] = False,
+        progress: Annotated[
+            Optional[str],
+            typer.Option(
+                help="Console progress (logging.progress): auto = a bar on a terminal, else a line "
+                "every logging.every_steps steps; bar; lines; off."
+            ),
+        ] = None,
     ) -> None:
         """Train the two-stage HuMo model on triplet shards or HuMoSet folders."""
-        cfg = _load(config, set_)
+        extra = [f"logging.progress={progress}"] if progress is not None else []
+        cfg = _load(config, [*(set_ or []), *extra])
         if ray:
             from humo_data.train.ray_train import run_ray_train
 

@@ -157,7 +157,17 @@ class CheckpointConfig(StrictModel):
 
 
 class LoggingConfig(StrictModel):
-    every_steps: int = Field(10, ge=1, description="Log every N optimiser steps.")
+    every_steps: int = Field(
+        10,
+        ge=1,
+        description="Log metrics (and print a progress line, in lines mode) every N optimiser steps.",
+    )
+    progress: Literal["auto", "bar", "lines", "off"] = Field(
+        "auto",
+        description="Console progress on rank 0: bar = a live bar (step, loss, steps/s, ETA); lines = one "
+        "plain line every `every_steps` steps (for logs); auto = bar when stdout is a terminal, else "
+        "lines; off = none.",
+    )
     tensorboard: bool = Field(True, description="Write TensorBoard events under <output>/logs.")
     jsonl: bool = Field(
         True, description="Append one JSON line per logged step to <output>/logs/metrics.jsonl."

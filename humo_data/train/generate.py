@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 from humo_data.train.checkpoint import LATEST
 from humo_data.train.guidance import BRANCHES, GuidanceConfig, combine, guidance_for, needed_branches
 from humo_data.train.model import Condition, HuMo, HuMoConfig, build_humo
+from humo_data.train.progress import StepProgress
 from humo_data.train.sampler import FlowSampler, SamplerConfig
 
 FPS = 25
@@ -165,11 +167,13 @@ def generate_case(
     guidance: GuidanceConfig,
     autocast_dtype: torch.dtype | None = None,
     noise: NoisePlacement = "cpu",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """One case -> (uint8 video [frames, H, W, 3], 16 kHz audio or None).
 
     ``frames`` goes through ``resolve_frames`` (-1 = the audio's length, rounded down to 4k+1);
-    ``noise`` is where the seeded start noise is drawn (``initial_noise``).
+    ``noise`` is where the seeded start noise is drawn (``initial_noise``); ``on_step(i, steps)``
+    runs after each sampling step.
     """
     cfg = model.config
     device = model.transformer.patch_embedding.weight.device
@@ -217,7 +221,7 @@ def generate_case(
         return combine(guidance, tv, preds)
 
     start = initial_noise((cfg.z_dim, f + r, h, w), seed, device, noise)
-    latents = FlowSampler(sampler).sample(velocity, start)
+    latents = FlowSampler(sampler).sample(velocity, start, progress=on_step)
     video = model.vae.decode(latents[:, :, :f]) if model.vae is not None else None
     if video is None:
         raise RuntimeError("generate needs the VAE (build the model with encoders)")
@@ -302,17 +306,25 @@ def run_generate(
     guidance: GuidanceConfig | None = None,
     autocast_dtype: torch.dtype | None = None,
     noise: NoisePlacement = "cpu",
+    progress: str = "off",
+    progress_every: int = 10,
 ) -> list[Path]:
-    """Generate every case of ``cases_json`` into ``output_dir``; returns the MP4 paths."""
+    """Generate every case of ``cases_json`` into ``output_dir``; returns the MP4 paths.
+
+    progress: sampling-step progress per case on stdout (``StepProgress`` modes: auto, bar,
+    lines every ``progress_every`` steps, off)."""
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     guidance = guidance or guidance_for(model.config)
     sampler = sampler or SamplerConfig()
     paths = []
     for case in read_cases(cases_json):
-        video, wave = generate_case(
-            model, case, seed=seed, frames=frames, height=height, width=width,
-            sampler=sampler, guidance=guidance, autocast_dtype=autocast_dtype, noise=noise,
-        )  # fmt: skip
+        label = f"generate {case.name}"
+        with StepProgress(label, sampler.steps, every=progress_every, mode=progress) as bar:
+            video, wave = generate_case(
+                model, case, seed=seed, frames=frames, height=height, width=width,
+                sampler=sampler, guidance=guidance, autocast_dtype=autocast_dtype, noise=noise,
+                on_step=lambda i, _n: bar.update(i),
+            )  # fmt: skip
         paths.append(write_mp4(out_dir / f"{case.name}_seed{seed}.mp4", video, wave))
     return paths

@@ -68,12 +68,22 @@ def register_generate(app: typer.Typer) -> None:
                 "render on the same GPU)."
             ),
         ] = "cpu",
+        progress: Annotated[
+            str,
+            typer.Option(
+                help="Sampling progress per case: auto (a bar on a terminal, else lines), bar, lines, off."
+            ),
+        ] = "auto",
+        progress_every: Annotated[
+            int, typer.Option(min=1, help="In lines mode, one line every N sampling steps.")
+        ] = 10,
     ) -> None:
         """Generate videos with audio for HuMo case JSON (reads images/audio, writes MP4 with AAC)."""
         import torch
 
         from humo_data.train.generate import load_model, run_generate
         from humo_data.train.guidance import guidance_for
+        from humo_data.train.progress import PROGRESS_MODES
         from humo_data.train.sampler import SamplerConfig
 
         if checkpoint is None and preset is None:
@@ -81,6 +91,13 @@ def register_generate(app: typer.Typer) -> None:
             raise typer.Exit(2)
         if noise not in ("cpu", "device"):
             typer.secho(f"--noise must be cpu or device, got {noise!r}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        if progress not in PROGRESS_MODES:
+            typer.secho(
+                f"--progress must be one of {', '.join(PROGRESS_MODES)}, got {progress!r}",
+                fg=typer.colors.RED,
+                err=True,
+            )
             raise typer.Exit(2)
         model = load_model(checkpoint, preset, device=device)
         overrides = {"mode": mode}
@@ -105,6 +122,8 @@ def register_generate(app: typer.Typer) -> None:
             guidance=guidance,
             autocast_dtype=torch.bfloat16 if bf16 else None,
             noise=noise,
+            progress=progress,
+            progress_every=progress_every,
         )
         for p in paths:
             typer.echo(str(p))

@@ -38,6 +38,7 @@ from humo_data.train.checkpoint import (
 )
 from humo_data.train.config import TrainConfig
 from humo_data.train.ema import EMA
+from humo_data.train.progress import StepProgress
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,12 @@ def train(
     window: dict[str, list[float]] = {}
     t_window, samples_window, tokens_window = time.perf_counter(), 0, 0
     model.train()
+    progress = StepProgress(
+        "train", cfg.schedule.max_steps, start=step, every=cfg.logging.every_steps,
+        mode=cfg.logging.progress if rank == 0 else "off",
+    )  # fmt: skip
     try:
+        progress.open()
         while step < cfg.schedule.max_steps:
             accum = cfg.optim.grad_accum
             step_loss = 0.0
@@ -313,6 +319,7 @@ def train(
                 ema.update(model, step)
             result.losses.append(step_loss)
             window.setdefault("grad_norm", []).append(float(norm))
+            progress.update(step, loss=step_loss)
 
             if step % cfg.logging.every_steps == 0 or step == cfg.schedule.max_steps:
                 dt = time.perf_counter() - t_window
@@ -335,6 +342,7 @@ def train(
                     cfg, step, model, ema, opt, sched, data_state, gather, rank, sharded
                 )
     finally:
+        progress.close()
         logger.close()
     result.steps = step
     return result
