@@ -66,6 +66,12 @@ class DataConfig(StrictModel):
         "random",
         description="Where the frame window starts in a longer clip (random is seeded per epoch+clip).",
     )
+    video_reader: Literal["pyav", "decord"] = Field(
+        "pyav",
+        description="Decoder of the clip windows: pyav, or decord (the `decord` extra). Both give the same "
+        "frames (tests/train/test_video_readers.py); PyAV is the default because decord used more CPU "
+        "per clip on shard clips (benchmarks/train_decode.py) and fails at some small widths.",
+    )
     max_references: int = Field(1, ge=0, description="Reference images per sample (extra ones are dropped).")
     text_dropout: float = Field(
         0.1, ge=0, le=1, description="Probability that a caption is replaced by '' (null text)."

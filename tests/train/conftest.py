@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +31,7 @@ SILENT = MEDIA / "liveportrait_d0.mp4"  # 512x512 25 fps, no audio track
 REFERENCE = MEDIA / "humo_man_Jaime.png"
 
 torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _frames(path: Path, start_s: float, n: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -226,3 +229,14 @@ def make_humoset(root: Path, *, seconds: float = 1.2, size: int = 64) -> Path:
 @pytest.fixture(scope="session")
 def humoset_dir(tmp_path_factory) -> Path:
     return make_humoset(tmp_path_factory.mktemp("humoset") / "HuMoSet")
+
+
+@pytest.fixture(scope="session")
+def curated_sample(tmp_path_factory) -> Path:
+    """``humo-data curate`` of the bundled tests/data/speaker_4s.mp4: shards made by the real pipeline
+    (one 480x480 H.264 clip of 93 frames at 25 fps, FLAC audio, a same-clip reference)."""
+    out = tmp_path_factory.mktemp("curated") / "ds"
+    cmd = [sys.executable, "-m", "humo_data.cli", "curate", "--input", str(REPO / "tests/data/speaker_4s.mp4"),
+           "--output", str(out), "--no-progress"]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, timeout=300)
+    return out

@@ -4,8 +4,6 @@ through the ``humo-data train`` command."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,11 @@ from typer.testing import CliRunner
 from humo_data.cli import app
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def curated(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("curated") / "ds"
-    cmd = [sys.executable, "-m", "humo_data.cli", "curate", "--input", str(REPO / "tests/data/speaker_4s.mp4"),
-           "--output", str(out), "--no-progress"]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, timeout=300)
-    return out
+def curated(curated_sample) -> Path:
+    return curated_sample
 
 
 def test_train_command_on_curated_shards(curated, tmp_path):

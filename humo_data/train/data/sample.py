@@ -26,6 +26,7 @@ from humo_data.train.data.audio import cut_window, decode_audio_bytes, decode_au
 from humo_data.train.data.cached import NULL_TEXT_ID, CachedFeatures, FeatureIndex
 from humo_data.train.data.references import fit_reference
 from humo_data.train.data.video import ClipTooShort, Crop, clip_info, decode_window
+from humo_data.train.data.video_decord import decode_window_decord, decord_available
 
 
 class SkipRow(Exception):
@@ -59,11 +60,20 @@ def row_rng(seed: int, epoch: int, clip_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, digest])
 
 
+def resolve_video_reader(name: str) -> str:
+    """``data.video_reader`` checked before the first clip: decord must be installed to be chosen."""
+    if name == "decord" and not decord_available():
+        raise ImportError("data.video_reader=decord needs decord: pip install 'humo-data[decord]'")
+    return name
+
+
 class SampleBuilder:
     def __init__(self, cfg: DataConfig, seed: int, features: FeatureIndex | None = None):
         self.cfg = cfg
         self.seed = seed
         self.features = features
+        self.video_reader = resolve_video_reader(cfg.video_reader)
+        self._decode_window = decode_window_decord if self.video_reader == "decord" else decode_window
         self._null_text: np.ndarray | None = None
         if features is not None:
             null = features.get(NULL_TEXT_ID)
@@ -200,12 +210,12 @@ class SampleBuilder:
         kw = dict(frames=cfg.frames, fps=cfg.fps, height=height, width=width)
         try:
             try:
-                d = decode_window(video, start=start, **kw)
+                d = self._decode_window(video, start=start, **kw)
             except ClipTooShort as short:
                 total = getattr(short, "total", 0)
                 if total < cfg.frames:
                     raise SkipRow("too_short", f"{total} frames < {cfg.frames}") from short
-                d = decode_window(video, start=total - cfg.frames, **kw)
+                d = self._decode_window(video, start=total - cfg.frames, **kw)
         except SkipRow:
             raise
         except Exception as err:

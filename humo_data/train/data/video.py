@@ -87,9 +87,11 @@ def clip_duration(data: bytes) -> float:
 
 
 def decode_window(
-    data: bytes, *, frames: int, fps: float, height: int, width: int, start: int
+    data: bytes, *, frames: int, fps: float, height: int, width: int, start: int, threads: int = 0
 ) -> DecodedClip:
     """Frames [start, start+frames) of the clip resampled to ``fps``, cover-resized + centre-cropped.
+
+    threads: decoder threads (0 = FFmpeg's automatic count).
 
     Raises ClipTooShort when the clip ends before ``start + frames`` output frames; the caller may
     retry with an earlier start (``DecodedClip.total_frames`` / the exception's ``total`` says where).
@@ -104,6 +106,7 @@ def decode_window(
             raise ValueError("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
         for frame in container.decode(stream):
             t = frame.time if frame.time is not None else (frame.pts or 0) * float(stream.time_base or 0)
             if t0 is None:
