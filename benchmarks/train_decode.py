@@ -11,9 +11,8 @@ own loader (``make_loader``: decode + audio cut + references) samples/s with eac
 the best of ``--repeats``, CPU the median (the machine may be shared: CPU seconds are the steadier
 number).
 
-Shards (default): ``humo-data curate`` of tests/data and the talking-head videos of ../shared/media
-into a temp folder. ``faces.min_face_area=0.02`` lets LatentSync's portrait clips (faces 2.5% of
-the frame) through, so 480x854 portrait clips are measured beside the 480x480 ones.
+Shards (default): ``humo-data curate`` (default profile) of tests/data and the talking-head videos
+of ../shared/media into a temp folder: 480x480 clips and LatentSync's 480x854 portrait clips.
 
     python benchmarks/train_decode.py                      # curate, then measure
     python benchmarks/train_decode.py --data out/sample    # an existing dataset
@@ -55,7 +54,7 @@ def curate(work: Path) -> Path:
         (inputs / p.name).symlink_to(p)
     out = work / "curated"
     cmd = [sys.executable, "-m", "humo_data.cli", "curate", "--input", str(inputs), "--output", str(out),
-           "--no-progress", "--set", "faces.min_face_area=0.02"]  # fmt: skip
+           "--no-progress"]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
     return out
 
