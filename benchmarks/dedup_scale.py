@@ -48,7 +48,7 @@ from humo_data.dataset_ops.config import DedupConfig, load_ops_config  # noqa: E
 from humo_data.dataset_ops.dedup import SIG_TABLE, signature_schema  # noqa: E402
 from humo_data.io.lease import Lease  # noqa: E402
 from humo_data.io.manifest import DatasetState  # noqa: E402
-from humo_data.io.shard_sink import write_table  # noqa: E402
+from humo_data.io.shards import write_table  # noqa: E402
 from humo_data.io.store import Store  # noqa: E402
 from humo_data.schema import triplet_schema  # noqa: E402
 

@@ -40,17 +40,18 @@ def curate(
     set_: SetOpt = None,
     address: Annotated[str | None, typer.Option(help="Ray address (default: start a local cluster).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (stages, backends, resources) and stop.")
+    ] = False,
 ) -> None:
     """Run the streaming curation job and write Parquet shards, rejects, manifest and report."""
-    from humo_data.config import ConfigError, load_config
-
     overrides = list(set_ or [])
     if address:
         overrides.append(f"ray.address={address}")
-    try:
-        cfg = load_config(config, overrides)
-    except ConfigError as err:
-        _fail(str(err))
+    if dry_run:
+        plan(config, overrides)
+        return
+    cfg = _load_curate_config(config, overrides)
     from humo_data.io.lease import LeaseHeld
     from humo_data.io.sources import SourcesError
     from humo_data.io.store import StoreError
@@ -68,7 +69,38 @@ def curate(
         ResourcePlanError,
     ) as err:
         _fail(str(err))
+    if summary.ok and cfg.dataset.after_curate:  # operations take the lease curate has released
+        from humo_data.dataset_ops.chain import run_after_curate
+
+        for note in run_after_curate(output, cfg.model_dump(mode="json")):
+            typer.echo(note)
     raise typer.Exit(0 if summary.ok else 1)
+
+
+def _load_curate_config(config: str, overrides: list[str]):
+    from humo_data.config import ConfigError, load_config
+
+    try:
+        return load_config(config, overrides)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+@app.command()
+def plan(config: ConfigOpt = "default", set_: SetOpt = None) -> None:
+    """Print the curation plan of a config: every stage in order, how it runs (tasks or an actor pool
+    and its resources), its backend, the weights it loads and what it reads and writes. Starts no
+    Ray and loads no weights; a plan whose stages do not fit together fails here, naming the stage."""
+    from rich.console import Console
+
+    from humo_data.jobs.plan import CurationPlan, PlanError, plan_table
+
+    cfg = _load_curate_config(config, list(set_ or []))
+    try:
+        built = CurationPlan.build(cfg)
+    except PlanError as err:
+        _fail(str(err))
+    Console().print(plan_table(built, config))
 
 
 @app.command()

@@ -1,16 +1,19 @@
-"""Base pydantic models shared by every config module: strict, frozen, and hashable by output.
+"""What every config module shares: strict, frozen pydantic models hashable by output, and YAML
+profiles with ``--set key=value`` overrides.
 
-Capability packages (faces/, audio/, ...) define their config models in their own ``config.py``
-on top of this module, so ``humo_data.config`` can compose them without import cycles.
+Each capability package (clips/, faces/, audio/, ...) defines its section in its own ``config.py``
+on top of this module only; ``humo_data.config`` (the composition root) assembles the sections.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class StrictModel(BaseModel):
@@ -73,3 +76,80 @@ class Resources(StrictModel):
     )
     max_actors: int | None = Field(None, ge=1, description="Autoscaling actor pool: largest size.")
     batch_size: int = Field(1, ge=1, description="Rows per call; explicit for GPU stages.")
+
+
+# --- YAML profiles and overrides -----------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key."""
+
+
+def configs_dir() -> Path:
+    """configs/ (repo root); in a wheel the humo_data/_configs link is a real folder."""
+    return Path(__file__).parent / "_configs"
+
+
+def resolve_profile(
+    name_or_path: str | Path, directory: Path | None = None, kind: str = "config profile"
+) -> Path:
+    """A path to a YAML file, or the name of a profile in ``directory`` (default configs/)."""
+    directory = directory or configs_dir()
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    candidate = directory / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = sorted(x.stem for x in directory.glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} {name_or_path!r}; known: {known}, or pass a YAML path")
+    return candidate
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` to nested dict ``data``; the value is parsed as YAML (8, true, [1, 2], text)."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like key.path=value")
+    key, raw = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {assignment!r} has an empty key")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid config ({origin}):"]
+    for e in err.errors():
+        if not e["loc"]:  # a rule across sections: its message says everything (no dump of the input)
+            lines.append(f"  {e['msg'].removeprefix('Value error, ')}")
+            continue
+        key = ".".join(str(x) for x in e["loc"])
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(
+            f"  {key}: {msg}" + ("" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})")
+        )
+    return "\n".join(lines)
+
+
+def build_model(model_cls: type[StrictModel], data: dict[str, Any], origin: str) -> Any:
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from None
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return data

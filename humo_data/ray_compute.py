@@ -12,7 +12,8 @@ from typing import Any
 import ray
 from ray.data import ActorPoolStrategy, Dataset, TaskPoolStrategy
 
-from humo_data.config import RayConfig, Resources
+from humo_data.config_base import Resources
+from humo_data.ray_config import RayConfig
 from humo_data.stage import Stage
 
 
@@ -127,7 +128,7 @@ def fit_stages(stages: list[Stage], task_cpus: float, local: bool) -> tuple[list
     for s in stages:
         if s.actor and s.resources.num_cpus:
             res = s.resources.model_copy(update={"num_cpus": round(s.resources.num_cpus * scale, 3)})
-            s = type(s)(s.config.model_copy(update={"resources": res}))
+            s = s.with_resources(res)
         fitted.append(s)
     return fitted, [
         f"local cluster has {cpus:g} CPUs: model-stage actors share them (CPU reservations x{scale:.2f})"

@@ -177,6 +177,9 @@ def feature_work_column(name: str) -> str:
 #   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped (counted
 #                    in the manifest: nothing is dropped without a number)
 #   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
+#   _stage_stats     per stage that worked on the row: its share of the stage's wall and CPU
+#                    seconds (a fan-out stage's cost rides on the source's "done" marker); the
+#                    shard writer sums them into the manifest's per-stage stats
 FRAME_TYPE = pa.struct(
     [
         pa.field("index", pa.int32()),
@@ -211,7 +214,22 @@ WORK_COLUMNS: tuple[pa.Field, ...] = (
             ]
         ),
     ),
+    pa.field(
+        "_stage_stats",
+        pa.list_(
+            pa.struct(
+                [
+                    pa.field("stage", pa.string()),
+                    pa.field("seconds", pa.float64()),
+                    pa.field("cpu_seconds", pa.float64()),
+                ]
+            )
+        ),
+    ),
 )
+STAGE_STATS = "_stage_stats"
+#: separated vocals (audio stage) for the sync stage: the one place the name is declared
+VOCALS_COLUMN = "_audio_vocals"
 
 
 def _feature_work_fields() -> list[pa.Field]:
@@ -234,3 +252,26 @@ MEDIA_WORK_COLUMNS: tuple[str, ...] = (
     "video", "audio", "reference_images", "_frames", "_audio_pcm", "_audio_vocals",
     *(feature_work_column(n) for n in FEATURE_TABLES),
 )  # fmt: skip
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Working rows (dicts) as a table in the full working schema (missing keys -> null)."""
+    schema = work_schema()
+    return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` with every working-schema column present (absent ones null), in schema order.
+    Lets stages rely on a column existing, and keeps block schemas identical across the stream."""
+    schema = work_schema()
+    if table.schema.names == schema.names:
+        return table
+    cols, n = [], table.num_rows
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(n, f.type))
+    extra = [c for c in table.column_names if c not in schema.names]
+    return pa.Table.from_arrays(cols + [table.column(c) for c in extra], names=schema.names + extra)

@@ -1,5 +1,6 @@
 """The columnar Stage contract: same rows in the same order, own columns filled, rejects drop media,
-passing rows untouched, and the same result through Ray's task and actor paths."""
+passing rows untouched, declared columns only (read and written), per-row stage stats, and the
+same result through Ray's task and actor paths."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from humo_data.config_base import Resources, StrictModel
-from humo_data.stage import RowStage, Stage, apply_updates, live_mask, rows_to_table
+from humo_data.stage import ContractError, RowStage, Stage, apply_updates, live_mask, rows_to_table
 
 
 class ToyConfig(StrictModel):
@@ -20,6 +21,7 @@ class Exposure(Stage[ToyConfig]):
     """Columnar: fills quality_exposure from num_frames; rejects below the floor."""
 
     name = "quality"
+    inputs = ("num_frames",)
     outputs = ("quality_exposure",)
 
     def transform(self, live: pa.Table):
@@ -37,14 +39,26 @@ class ExposureActor(Exposure):
 
 
 class Gate(RowStage[ToyConfig]):
-    """Row-level subset gate: never rejects, writes stage2_reason."""
+    """Row-level subset gate: never rejects, writes its own gate column."""
 
-    name = "sync"
+    name = "audio"
     inputs = ("num_frames",)
-    outputs = ("stage2_reason",)
+    outputs = ("audio_gate",)
 
     def process_row(self, row):
-        return {"stage2_reason": None if row["num_frames"] > 80 else "not_enough_speech"}
+        assert set(row) == {"num_frames"}  # a stage sees its declared inputs only
+        return {"audio_gate": None if row["num_frames"] > 80 else "not_enough_speech"}
+
+
+class WritesUndeclared(Exposure):
+    def transform(self, live: pa.Table):
+        return {**super().transform(live), "quality_contrast": [0.5] * live.num_rows}
+
+
+class ReadsUndeclared(Exposure):
+    def transform(self, live: pa.Table):
+        live.column("video")  # not among its inputs
+        return super().transform(live)
 
 
 def _rows() -> list[dict]:
@@ -78,7 +92,7 @@ def test_columnar_stage_keeps_rows_fills_columns_and_drops_rejected_media():
 
 def test_row_stage_is_a_subset_gate_not_a_reject():
     out = Gate(ToyConfig())(rows_to_table(_rows())).to_pylist()
-    assert [r["stage2_reason"] for r in out[:5]] == [
+    assert [r["audio_gate"] for r in out[:5]] == [
         None,
         "not_enough_speech",
         None,
@@ -87,6 +101,23 @@ def test_row_stage_is_a_subset_gate_not_a_reject():
     ]
     assert all(r["_reject_reason"] is None for i, r in enumerate(out[:5]) if i != 2)
     assert out[1]["video"] is not None  # a gate keeps the media
+
+
+def test_undeclared_reads_and_writes_fail_naming_the_stage_and_column():
+    table = rows_to_table(_rows())
+    with pytest.raises(ContractError, match="stage 'quality' wrote 'quality_contrast'"):
+        WritesUndeclared(ToyConfig())(table)
+    with pytest.raises(KeyError, match="video"):
+        ReadsUndeclared(ToyConfig())(table)
+
+
+def test_each_call_records_its_cost_on_the_rows_it_worked_on():
+    out = Gate(ToyConfig())(Exposure(ToyConfig())(rows_to_table(_rows()))).to_pylist()
+    stages = [[e["stage"] for e in r["_stage_stats"] or []] for r in out]
+    # c0, c3, c4 passed both; c1 was rejected by the first stage (its cost is counted, the gate's is
+    # not); c2 was rejected upstream and the done marker is no clip: neither stage worked on them
+    assert stages == [["quality", "audio"], ["quality"], [], ["quality", "audio"], ["quality", "audio"], []]
+    assert all(e["seconds"] >= 0 and e["cpu_seconds"] >= 0 for r in out for e in r["_stage_stats"] or [])
 
 
 def test_wrong_length_or_unknown_column_fails_loudly():

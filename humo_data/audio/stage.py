@@ -35,13 +35,14 @@ from humo_data.audio.vad import SileroVad, speech_ratio, speech_segments
 from humo_data.media.audio import clip_window, decode_audio_bytes, pcm_from_bytes, pcm_to_bytes
 from humo_data.media.encode import encode_audio
 from humo_data.media.remux import replace_audio_track
-from humo_data.schema import work_schema
+from humo_data.schema import VOCALS_COLUMN
 from humo_data.stage import Stage
 
 VAD_NAME = "silero-vad-v5"
-#: working column with the separated vocals (same framing as _audio_pcm) for the sync stage, when
-#: the working schema has it; otherwise the sync stage separates again (deterministic, same config)
-VOCALS_COLUMN = "_audio_vocals"
+#: media the stage writes besides its measurements: with separation.store_separated the vocals
+#: become the clip's audio (stored bytes, MP4 track, the sync stage's hand-off); the separated
+#: vocals go to the sync stage (same framing as _audio_pcm)
+MEDIA_OUTPUTS = ("audio", "video", "_audio_pcm", VOCALS_COLUMN)
 MAX_CLIPPED_FRACTION = 0.01  # > 1% of samples at full scale: audibly distorted
 
 
@@ -89,15 +90,18 @@ class AudioStage(Stage[AudioConfig]):
     name = "audio"
     actor = True  # VAD session, ASR model and separator load once per actor
     inputs = (
-        "_audio_pcm", "_audio_margin", "audio", "audio_format", "video", "has_audio", "fps", "num_frames", "start_time", "end_time",
-        "people_count",
+        "_audio_pcm", "_audio_margin", "audio", "audio_format", "video", "has_audio", "fps", "num_frames",
+        "start_time", "end_time",
     )  # fmt: skip
+    #: people on screen (faces stage): more than max_speakers fails the speaker gate
+    optional_inputs = ("people_count",)
     outputs = (
         "speech_ratio", "speech_segments", "transcript", "asr_hypothesis", "asr_backend", "asr_wer", "language",
         "language_probability",
         "asr_avg_logprob", "asr_no_speech_prob", "asr_compression_ratio", "asr_words", "speaker_count",
         "overlap_ratio", "speaker_turns", "speaker_backend", "separation_applied", "speech_to_background_db",
         "speech_to_background_db_after", "audio_clipped_fraction", "speech_backend", "audio_gate",
+        *MEDIA_OUTPUTS,
     )  # fmt: skip
 
     def setup(self) -> None:
@@ -109,31 +113,46 @@ class AudioStage(Stage[AudioConfig]):
         self.diarizer = build_diarizer(cfg.diarization, threads=threads)
 
     def provenance(self) -> dict[str, Any]:
-        """Backends and the weights they load (the job digests every path named here)."""
+        cfg = self.config
+        parts = [VAD_NAME, cfg.asr.backend, cfg.separation.backend, cfg.diarization.backend]
+        return {
+            "backend": "+".join(p for p in parts if p != "none"),
+            "asr": cfg.asr.backend,
+            "separation": cfg.separation.backend,
+            "diarization": cfg.diarization.backend,
+        }
+
+    def preflight(self) -> str | None:
+        """The speaker model shipped in whisperx, when the config uses it: a missing whisperx
+        fails here, at job start, with the command that installs it."""
+        cfg = self.config.diarization
+        if cfg.backend != "pyannote-segmentation" or cfg.model_path:
+            return None
+        from humo_data.audio.diarization.pyannote_numpy import whisperx_model_path
+
+        return whisperx_model_path()
+
+    def weights(self) -> dict[str, str | None]:
         from humo_data.audio.vad import packaged_model_path
 
         cfg = self.config
-        parts = [VAD_NAME, cfg.asr.backend, cfg.separation.backend, cfg.diarization.backend]
         speaker_model = cfg.diarization.model_path
         if cfg.diarization.backend == "pyannote-segmentation" and not speaker_model:
-            from humo_data.audio.diarization.pyannote_numpy import whisperx_model_path
-
-            speaker_model = whisperx_model_path()  # a missing whisperx fails here, at job start
+            try:
+                speaker_model = self.preflight()
+            except FileNotFoundError:  # `humo-data plan` shows it missing; the job refuses to start
+                speaker_model = None
         return {
-            "backend": "+".join(p for p in parts if p != "none"),
             "vad_model": cfg.vad.model_path or packaged_model_path(),
-            "asr": cfg.asr.backend,
             "asr_model": cfg.asr.model_dir,
-            "separation": cfg.separation.backend,
             "separation_model": cfg.separation.model_path,
-            "diarization": cfg.diarization.backend,
             "diarization_model": speaker_model,
         }
 
     # ------------------------------------------------------------------------------------------
     def transform(self, live: pa.Table) -> dict[str, list]:
         cfg = self.config
-        wanted = [c for c in self.inputs if c in live.column_names]
+        wanted = list(self.reads())
         if not cfg.separation.store_separated:
             wanted.remove("video")  # MBs per row, needed only to re-mux separated vocals
         rows = live.select(wanted).to_pylist()
@@ -183,7 +202,7 @@ class AudioStage(Stage[AudioConfig]):
         for i in has:
             self._speech(clips[i], probs[i], rows[i])
         results = [self._finish(c, r) for c, r in zip(clips, rows, strict=True)]
-        out = {name: [res.get(name) for res in results] for name in self.outputs}
+        out = {name: [res.get(name) for res in results] for name in self.outputs if name not in MEDIA_OUTPUTS}
         if cfg.separation.store_separated and separate:
             # the separated vocals become the clip's audio: stored bytes, MP4 track, and the hand-off
             # the sync stage shifts
@@ -193,10 +212,9 @@ class AudioStage(Stage[AudioConfig]):
                 pcm_to_bytes(c.vocals_padded) if c.vocals_padded is not None else r.get("_audio_pcm")
                 for c, r in zip(clips, rows, strict=True)
             ]
-        if VOCALS_COLUMN in work_schema().names:
-            out[VOCALS_COLUMN] = [
-                pcm_to_bytes(c.vocals_padded) if c.vocals_padded is not None else None for c in clips
-            ]
+        out[VOCALS_COLUMN] = [
+            pcm_to_bytes(c.vocals_padded) if c.vocals_padded is not None else None for c in clips
+        ]
         return out
 
     def _speech(self, clip: ClipAudio, probs: np.ndarray, row: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from humo_data.config import configs_dir
+from humo_data.config_base import configs_dir
 
 
 @dataclass(frozen=True)

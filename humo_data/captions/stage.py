@@ -47,7 +47,9 @@ def fit_pixels(rgb: np.ndarray, max_pixels: int, min_side: int = 56) -> np.ndarr
 class CaptionStage(Stage[CaptionsConfig]):
     name = "captions"
     actor = True
-    inputs = ("clip_id", "_frames", "start_time", "end_time", "num_frames", "fps", *FACT_COLUMNS)
+    inputs = ("clip_id", "_frames", "start_time", "end_time", "num_frames", "fps")
+    #: measured facts the template writes about (null when the stage measuring one is off)
+    optional_inputs = FACT_COLUMNS
     outputs = ("caption", "caption_backend", "caption_prompt_version", "caption_reason")
 
     def setup(self) -> None:
@@ -62,7 +64,10 @@ class CaptionStage(Stage[CaptionsConfig]):
 
     def provenance(self) -> dict[str, Any]:
         cfg = self.config
-        return {"backend": cfg.backend, "model_dir": cfg.model_dir, "prompt": cfg.prompt}
+        return {"backend": cfg.backend, "prompt": cfg.prompt}
+
+    def weights(self) -> dict[str, str | None]:
+        return {"model_dir": self.config.model_dir} if self.config.backend != "template" else {}
 
     def request(self, row: dict[str, Any]) -> CaptionRequest | None:
         """The clip as the captioner sees it; None when it needs frames and has none."""
@@ -100,8 +105,7 @@ class CaptionStage(Stage[CaptionsConfig]):
         return answers, errors
 
     def transform(self, live: pa.Table) -> dict[str, list]:
-        cols = [c for c in self.inputs if c in live.column_names]
-        rows = live.select(cols).to_pylist()
+        rows = live.to_pylist()
         captions: list[str | None] = [None] * len(rows)
         reasons: list[str | None] = [None] * len(rows)
         pending: list[int] = []

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from humo_data.clips.config import ClipsConfig, FramesConfig
 from humo_data.clips.planner import (
     ClipClose,
     ClipFrames,
@@ -42,7 +43,7 @@ from humo_data.clips.planner import (
     ShotTooShort,
     frame_bounds,
 )
-from humo_data.config import ClipsConfig, FramesConfig, ShotsConfig, StrictModel
+from humo_data.config_base import StrictModel
 from humo_data.ids import clip_id_for, reject_id_for
 from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
@@ -50,6 +51,7 @@ from humo_data.media.damage import DamageSpan
 from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words
 from humo_data.media.encode import ClipEncoder, encode_audio
 from humo_data.shots import build_shot_detector
+from humo_data.shots.config import ShotsConfig
 from humo_data.stage import FanOutStage, Row
 
 # Muxers interleave audio within a second or two of video; waiting longer means no audio is coming.
@@ -157,6 +159,19 @@ class _SourceStats:
 class ClipCutStage(FanOutStage[CutConfig]):
     name = "clips"
     emit_rows = 1  # each clip row carries MBs of media: hand it on as soon as it exists
+    inputs = (
+        "source_uri", "source_id", "has_audio", "source_width", "source_height", "source_rotation",
+        "source_fps", "source_vfr", "source_duration",
+    )  # fmt: skip
+    outputs = (
+        "clip_id", "shot_index", "clip_index", "start_time", "end_time", "fps", "num_frames", "width",
+        "height", "video", "video_codec", "has_audio", "audio", "audio_format", "audio_sample_rate",
+        "audio_offset_frames", "shot_backend", "stage1", "stage2",
+        # hand-off to later stages: sampled stills, per-frame motion, audio with a margin
+        "_frames", "_motion", "_audio_pcm", "_audio_margin",
+        # bookkeeping: what each source produced, and what it lost without a row
+        "_expected_units", "_source_stats",
+    )  # fmt: skip
 
     def process(self, rows: list[Row]) -> Iterator[Row]:
         for row in rows:

@@ -40,7 +40,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _ops(dataset: str, config: str | None, set_: list[str] | None, address: str | None):
-    from humo_data.config import ConfigError
+    from humo_data.config_base import ConfigError
     from humo_data.dataset_ops.config import load_ops_config
     from humo_data.io.dataset import DatasetNotFound, open_dataset
 

@@ -3,7 +3,8 @@ curate settings it must honour, and per-shard work on Ray (or in process).
 
     with dataset_op("out/", "dedup") as op:      # lease held, leftovers removed, status "running"
         ...                                       # records through op.ds.state
-        op.done({"rejected": 3})                  # phase record, status "complete", compaction
+        op.done({"rejected": 3})                  # phase record, status "complete"
+                                                  # (compaction at exit: io/run.py)
 
 A killed operation leaves status "running" and its phase "incomplete": rerunning it (or any other
 operation) resumes; ``humo-data validate`` reports the unfinished state meanwhile.
@@ -18,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from humo_data.config import CurateConfig, RayConfig
+from humo_data.config import CurateConfig
 from humo_data.dataset_ops.config import OpsRayConfig
-from humo_data.io.dataset import Dataset, DatasetNotFound, leftover_files
-from humo_data.io.lease import Lease
+from humo_data.io.dataset import Dataset, DatasetNotFound
 from humo_data.io.manifest import MANIFEST_NAME, DatasetState, utc_now
+from humo_data.io.run import dataset_run
 from humo_data.io.store import Store
+from humo_data.ray_config import RayConfig
 
 #: phases the dataset operations record (their "incomplete" state lets another operation resume)
 OP_PHASES = ("dedup", "split", "takedown")
@@ -67,7 +69,6 @@ class OpRun:
     run_id: str
     previous: dict[str, Any] = field(default_factory=dict)  # the phase record before this run
     notes: list[str] = field(default_factory=list)
-    _done: bool = False
 
     @property
     def state(self) -> DatasetState:
@@ -79,39 +80,32 @@ class OpRun:
             [{"t": "phase", "name": self.name, "status": "complete", "at": utc_now(), **(info or {})}]
         )
         self.state.manifest["status"] = "complete"
-        self._done = True
 
 
 @contextmanager
 def dataset_op(
     output: str, name: str, *, lease_seconds: float = 60.0, mark_running: bool = True, strict: bool = False
 ) -> Iterator[OpRun]:
-    """Open ``output`` for operation ``name``: lease, readiness, leftovers, run record."""
+    """Open ``output`` for operation ``name``: lease, readiness, leftovers, run record (io/run.py)."""
     store = Store.open(str(output), create=False)
     if not store.exists(MANIFEST_NAME):
         raise DatasetNotFound(f"{output}: no {MANIFEST_NAME}; expected the output of `humo-data curate`")
-    run_id = new_op_id()
-    with Lease(store, run_id, lease_seconds):
-        state = DatasetState(store, run_id=run_id)
+
+    def ready(state: DatasetState, notes: list[str]) -> bool:
         check_ready(state.manifest, strict)
-        ds = Dataset(store, state)
-        op = OpRun(ds, name, run_id, previous=dict(state.manifest["phases"].get(name, {})))
-        removed = leftover_files(ds)
-        store.delete_many(removed)
-        if removed:
-            op.notes.append(f"removed {len(removed)} uncommitted file(s) of an earlier run")
-        state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
-                                            "input": f"humo-data {name}", "resumed": False}}])  # fmt: skip
+        return False
+
+    with dataset_run(
+        store, new_op_id(), f"humo-data {name}", lease_seconds=lease_seconds, open_state=ready
+    ) as run:
+        op = OpRun(run.ds, name, run.run_id, previous=dict(run.state.manifest["phases"].get(name, {})),
+                   notes=run.notes)  # fmt: skip
         if mark_running:  # the last completed run's info stays (a resumed run still knows it)
             kept = {k: v for k, v in op.previous.items() if k not in ("status", "at")}
-            state.record([{"t": "phase", "name": name, **kept, "status": "incomplete", "at": utc_now()}])
-            state.manifest["status"] = "running"
-            state.compact()  # readers (validate, inspect) see the operation in progress
+            run.state.record([{"t": "phase", "name": name, **kept, "status": "incomplete", "at": utc_now()}])
+            run.state.manifest["status"] = "running"
+            run.state.compact()  # readers (validate, inspect) see the operation in progress
         yield op
-        state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
-        if not op._done and mark_running:
-            return  # an operation that stopped early stays "incomplete" (rerun it to resume)
-        state.compact()
 
 
 def ensure_ray(cfg: OpsRayConfig) -> None:
@@ -185,4 +179,4 @@ def merge_pending(ds: Dataset) -> int:
         return 0
     from humo_data.jobs.finish import run_finish
 
-    return run_finish(ds, curate_config(ds.manifest))
+    return run_finish(ds, curate_config(ds.manifest))[0]

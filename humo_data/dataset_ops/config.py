@@ -304,7 +304,7 @@ class DatasetOpsConfig(StrictModel):
 
 
 def ops_profile(name_or_path: str | Path) -> Path:
-    from humo_data.config import configs_dir, resolve_profile
+    from humo_data.config_base import configs_dir, resolve_profile
 
     return resolve_profile(name_or_path, configs_dir() / "dataset", kind="dataset-ops profile")
 
@@ -322,7 +322,7 @@ def load_ops_config(
     overrides: list[str] | None = None,
 ) -> DatasetOpsConfig:
     """The dataset's ``dataset:`` section, then ``profile``, then ``overrides``."""
-    from humo_data.config import apply_override, build_model, load_yaml
+    from humo_data.config_base import apply_override, build_model, load_yaml
 
     data: dict[str, Any] = {}
     section = ((manifest or {}).get("config") or {}).get("dataset")

@@ -43,7 +43,7 @@ from humo_data.dataset_ops.neardup import (
 )
 from humo_data.dataset_ops.signatures import Signature, compute_signature
 from humo_data.io.dataset import Dataset
-from humo_data.io.shard_sink import write_table
+from humo_data.io.shards import write_side_table, write_table
 from humo_data.io.store import Store
 from humo_data.schema import load_table_spec
 
@@ -272,8 +272,6 @@ def _select_task(
     store_spec: dict[str, Any], match_refs: list[Any], cfg: DedupConfig, stage_hash: str
 ) -> dict[str, Any]:
     """Leader selection over every verified pair; side tables per affected triplet shard."""
-    from humo_data.jobs.finish import write_side_table
-
     matches = [m for ref in match_refs for m in resolve(ref)]
     chosen = decisions(matches, cfg.keep_order)
     store = Store.from_spec(store_spec)

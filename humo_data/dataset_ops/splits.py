@@ -33,16 +33,16 @@ import pyarrow.parquet as pq
 
 from humo_data.dataset_ops.common import OpRun, curate_config, dataset_op, maybe_ray, merge_pending, run_tasks
 from humo_data.dataset_ops.config import DatasetOpsConfig, SplitConfig
-from humo_data.dataset_ops.shards import (
+from humo_data.io.dataset import Dataset
+from humo_data.io.shards import (
     common_stages,
     companions,
-    drop_triplets,
+    drop_record,
     filter_feature_shard,
     read_triplets,
+    triplet_record,
     write_feature_shard,
-    write_triplet_shard,
 )
-from humo_data.io.dataset import Dataset
 from humo_data.io.store import Store
 
 STAGE = "split"
@@ -249,7 +249,7 @@ def repack_task(task: dict[str, Any]) -> dict[str, Any]:
         kept_ids.update(t.column("clip_id").to_pylist())
     table = pa.concat_tables(parts, promote_options="permissive")
     stages = common_stages([p["entry"] for p in task["pieces"]])
-    records = [write_triplet_shard(store, key, f"triplets/part-{key}.parquet", table, stages,
+    records = [triplet_record(store, key, f"triplets/part-{key}.parquet", table, stages,
                                    row_group_rows=task["row_group_rows"], compression=task["compression"])]  # fmt: skip
     by_table: dict[str, list[pa.Table]] = defaultdict(list)
     for piece in task["pieces"]:
@@ -369,7 +369,7 @@ def _repack(op: OpRun, plans: list[dict], per_shard: dict[str, Counter], a: Assi
     new_paths = {r["path"] for r in records}
     old_paths = []
     for k in old_keys:
-        records.append(drop_triplets(entries[k]))
+        records.append(drop_record(entries[k]))
         old_paths.append(entries[k]["path"])
         for table, entry in comps[k].items():
             records.append({"t": "drop", "table": table, "key": k})

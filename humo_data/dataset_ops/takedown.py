@@ -38,21 +38,23 @@ from humo_data.dataset_ops.common import (
     share,
 )
 from humo_data.dataset_ops.config import DatasetOpsConfig
-from humo_data.dataset_ops.shards import (
-    companions,
-    drop_triplets,
-    feature_tables,
-    filter_feature_shard,
-    next_gen,
-    read_triplets,
-    write_feature_shard,
-    write_triplet_shard,
-)
+from humo_data.identity.config import KIND_RANK
 from humo_data.io.dataset import Dataset, open_dataset
 from humo_data.io.manifest import utc_now
-from humo_data.io.shard_sink import write_table
+from humo_data.io.shards import (
+    companions,
+    drop_record,
+    feature_tables,
+    filter_feature_shard,
+    gen_path,
+    next_gen,
+    read_triplets,
+    reject_rows,
+    rejects_record,
+    triplet_record,
+    write_feature_shard,
+)
 from humo_data.io.store import Store
-from humo_data.schema import rejects_schema
 
 STAGE = "takedown"
 FACES = "features/faces"
@@ -156,7 +158,7 @@ def clips_showing(ds: Dataset, identity: str, ops: DatasetOpsConfig) -> tuple[se
 
 def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
     """One triplet shard key: rows, references and feature rows of the request removed."""
-    from humo_data.jobs.finish import KIND_RANK, compute_flags
+    from humo_data.jobs.finish import compute_flags
 
     store = Store.from_spec(task["store"])
     clips = set(resolve(task["clips"]))
@@ -212,11 +214,11 @@ def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
                 t = t.set_column(
                     t.schema.get_field_index(name), name, pa.array(vals, t.schema.field(name).type)
                 )
-            records.append(drop_triplets(entry))
+            records.append(drop_record(entry))
             delete.append(entry["path"])
             if t.num_rows:
-                rel = f"triplets/part-{key}-g{gen}.parquet"
-                records.append(write_triplet_shard(store, key, rel, t, entry.get("stages"),
+                rel = gen_path("triplets", key, gen)
+                records.append(triplet_record(store, key, rel, t, entry.get("stages"),
                                                    row_group_rows=task["row_group_rows"], compression=task["compression"]))  # fmt: skip
     features_removed = 0
     for table, fentry in task["companions"].items():
@@ -232,28 +234,13 @@ def _rewrite_task(task: dict[str, Any]) -> dict[str, Any]:
         features_removed += len(ids) - kept.num_rows
         delete.append(fentry["path"])
         if kept.num_rows:
-            rel = f"{table}/part-{key}-g{next_gen(fentry['path'])}.parquet"
+            rel = gen_path(table, key, next_gen(fentry["path"]))
             extra = {"hash": fentry["hash"]} if fentry.get("hash") else None
             records.append(write_feature_shard(store, table, key, rel, kept, extra))
         else:
             records.append({"t": "drop", "table": table, "key": key})
     return {"records": records, "removed": removed_rows, "references": refs_removed,
             "features": features_removed, "delete": delete}  # fmt: skip
-
-
-def _reject_rows(removed: list[dict[str, Any]], reason: str, request: str) -> pa.Table:
-    from humo_data.ids import reject_id_for
-
-    rows = []
-    for r in removed:
-        work = {**r, "_reject_stage": STAGE, "_reject_reason": reason, "_unit": None}
-        row = {name: None for name in rejects_schema().names}
-        row.update({k: v for k, v in r.items() if k in row})
-        row.update(
-            reject_id=reject_id_for(work), stage=STAGE, reason=reason, detail=f"takedown request {request}"
-        )
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=rejects_schema())
 
 
 def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None, identity: str | None = None,
@@ -302,12 +289,9 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
         records = [r for res in results for r in res["records"]]
         if removed:
             reason = f"{kind}_removed"
-            table = _reject_rows(removed, reason, request)
-            rel = f"rejects/part-{op.run_id}-takedown.parquet"
-            info = write_table(ds.store, rel, table, row_group_rows=4096, compression="zstd")
-            records.append({"t": "shard", "table": "rejects", "key": f"{op.run_id}-takedown", **info,
-                            "counts": {"rejects": len(removed), "rejects_by_stage": {STAGE: len(removed)},
-                                       "rejects_by_reason": {f"{STAGE}/{reason}": len(removed)}}})  # fmt: skip
+            work = [{**r, "_reject_stage": STAGE, "_reject_reason": reason,
+                     "_reject_detail": f"takedown request {request}"} for r in removed]  # fmt: skip
+            records.append(rejects_record(ds.store, f"{op.run_id}-takedown", reject_rows(work)))
         drops = [r for r in records if r["t"] == "drop"]
         ds.state.record(drops + [r for r in records if r["t"] == "shard"])
         ds.state.flush()

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from humo_data.faces import geometry, tracks
-from humo_data.faces.backends import Face, FaceBackend, load_backend
+from humo_data.faces.backends import FACE_BACKENDS, Face, FaceBackend, load_backend
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.context import ContextBackend, load_context
 from humo_data.faces.crops import head_and_shoulders
@@ -56,7 +56,9 @@ class ClipFaces:
 class FaceStage(Stage[FacesConfig]):
     name = "faces"
     inputs = ("_frames", "width", "height", "source_width", "source_height", "shot_index", "start_time",
-              "end_time", "quality_border")  # fmt: skip
+              "end_time")  # fmt: skip
+    #: the quality stage's content region (letterbox bars cropped), when it ran
+    optional_inputs = ("quality_border",)
     outputs = ("face_count", "people_count", "face_track", "face_backend", "_features_faces")
     actor = True
 
@@ -78,10 +80,16 @@ class FaceStage(Stage[FacesConfig]):
             info.update(self.backend.provenance())
         return info
 
+    def weights(self) -> dict[str, str | None]:
+        cfg = self.config
+        out = FACE_BACKENDS.get(cfg.backend).weights(cfg)
+        if cfg.context_backend == "open_clip":
+            out["context_weights"] = cfg.context_weights
+        return out
+
     # --- batch flow -----------------------------------------------------------------------------
     def transform(self, live: pa.Table) -> dict[str, list]:
-        cols = [c for c in self.inputs if c in live.column_names]
-        rows = live.select(cols).to_pylist()
+        rows = live.to_pylist()
         clips = [self._decode(r) for r in rows]
         images = [fr.rgb for c in clips for fr in c.frames]
         min_sides = [

@@ -16,6 +16,9 @@ from humo_data.config_base import Resources, StrictModel
 
 ReferenceKind = Literal["cross_shot", "cross_source", "same_shot", "same_clip"]
 KINDS: tuple[str, ...] = ("cross_shot", "cross_source", "same_shot", "same_clip")
+#: how well a reference kind separates identity from context: the stage-1 gate
+#: (identity.min_reference_kind) compares these; kinds of equal rank count alike
+KIND_RANK: dict[str, int] = {"cross_source": 3, "cross_shot": 3, "same_shot": 2, "same_clip": 1}
 
 
 class IdentityConfig(StrictModel):

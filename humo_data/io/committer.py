@@ -23,8 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from humo_data import stage_stats
 from humo_data.io.manifest import DatasetState, utc_now
-from humo_data.io.shard_sink import reason_counts, write_table
+from humo_data.io.shards import reason_counts, write_table
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Committer:
         self.retryable: list[str] = []
         self._retried: set[str] = set()  # sources given up on in this run: their late rows commit, untracked
         self.notes: list[str] = []
+        #: per-stage numbers of this run's stream (summed from the writers' records)
+        self.stats: dict[str, dict[str, Any]] = {}
         self._last_flush = time.monotonic()
         self._load_open_sources()
 
@@ -126,7 +129,11 @@ class Committer:
                 src.rows += 1
             out.append(self._shard_record(s["table"], s["key"], info, fresh))
         for r in rows:
-            if r["t"] == "done" and r["source_uri"] not in self._retried:
+            if r["t"] == "stats":
+                delta = json.loads(r["json"])
+                stage_stats.add(self.stats, delta)
+                out.append({"t": "stats", "run_id": self.state.run_id, "stages": delta})
+            elif r["t"] == "done" and r["source_uri"] not in self._retried:
                 payload = json.loads(r["json"])
                 src = self.sources[r["source_uri"]]
                 src.source_id = src.source_id or r["source_id"]

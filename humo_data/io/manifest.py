@@ -24,6 +24,9 @@ Record types (one JSON object per line, ``t`` = type):
     stage   {name, info}                  a stage's hash, backend and weights (provenance)
     phase   {name, status, hash}          a phase finished (or restarted)
     counts  {counts: {...}}               count deltas outside shards (dropped tails, ...)
+    stats   {run_id, stages: {name: {...}}, phases: {name: {wall_seconds}}}
+                                          per-stage numbers (humo_data/stage_stats.py), summed
+                                          into stages.<name>.stats and into the run's stats
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from humo_data import stage_stats
 from humo_data.io.store import Store
 from humo_data.schema import FEATURE_TABLES, MANIFEST_VERSION, REJECTS_VERSION, TRIPLET_VERSION
 
@@ -257,13 +261,26 @@ class DatasetState:
                 "attempts": int(prev.get("attempts", 0)) + 1,
             }  # fmt: skip
         elif t == "stage":
-            m["stages"][r["name"]] = r["info"]
+            kept = m["stages"].get(r["name"], {}).get("stats")  # numbers of earlier runs stay
+            m["stages"][r["name"]] = {**r["info"], **({"stats": kept} if kept else {})}
             if r["info"].get("backend"):
                 m["backends"][r["name"]] = r["info"]["backend"]
         elif t == "phase":
             m["phases"][r["name"]] = {k: v for k, v in r.items() if k not in ("t", "name")}
         elif t == "counts":
             add_counts(m["counts"], r["counts"])
+        elif t == "stats":
+            for name, delta in (r.get("stages") or {}).items():
+                entry = m["stages"].setdefault(name, {})
+                entry["stats"] = stage_stats.add(
+                    {name: entry.get("stats") or stage_stats.empty()}, {name: delta}
+                )[name]
+            run = next((x for x in reversed(m["runs"]) if x.get("run_id") == r.get("run_id")), None)
+            if run is not None:
+                run_stats = run.setdefault("stats", {})
+                stage_stats.add(run_stats.setdefault("stages", {}), r.get("stages") or {})
+                for phase, numbers in (r.get("phases") or {}).items():
+                    add_counts(run_stats.setdefault("phases", {}).setdefault(phase, {}), numbers)
         elif t == "run":
             m["runs"].append(r["run"])
         elif t == "run_end":

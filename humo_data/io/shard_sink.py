@@ -17,32 +17,22 @@ lists is deleted as a leftover.
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections import Counter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from humo_data.ids import reject_id_for
+from humo_data.io.shards import feature_table, reject_rows, shard_name, write_table
 from humo_data.io.store import Store
-from humo_data.schema import (
-    FEATURE_KEYS,
-    FEATURE_TABLES,
-    feature_spec,
-    feature_work_column,
-    rejects_schema,
-    triplet_schema,
-)
-from humo_data.stage import conform
-
-MEDIA_COLUMNS = ("video", "audio", "reference_images")  # already-compressed bytes: no codec on top
+from humo_data.schema import FEATURE_TABLES, conform, triplet_schema
+from humo_data.stage_stats import collect
 
 RECORD_SCHEMA = pa.schema(
     [
-        pa.field("t", pa.string()),  # shard | row | done | retry
+        pa.field("t", pa.string()),  # shard | row | done | retry | stats
         pa.field("table", pa.string()),
         pa.field("key", pa.string()),
         pa.field("source_uri", pa.string()),
@@ -55,43 +45,6 @@ RECORD_SCHEMA = pa.schema(
         pa.field("json", pa.string()),  # shard info / expected units / stats / error detail
     ]
 )
-
-
-def shard_name(table: str, key: str) -> str:
-    return f"{table}/part-{key}.parquet"
-
-
-def write_table(
-    store: Store, rel: str, table: pa.Table, *, row_group_rows: int, compression: str
-) -> dict[str, Any]:
-    """Write ``table`` as one Parquet file at ``rel`` atomically; return its shard info."""
-    codec = None if compression == "none" else compression
-    per_column = {n: ("none" if n in MEDIA_COLUMNS or codec is None else codec) for n in table.schema.names}
-    with store.open_atomic(rel) as f:
-        pq.write_table(
-            table, f, row_group_size=max(1, row_group_rows), compression=per_column, write_statistics=True
-        )
-    return {"path": rel, "rows": table.num_rows, "bytes": f.bytes, "sha256": f.sha256}
-
-
-def feature_table(rows: pa.Table, name: str) -> pa.Table | None:
-    """The ``features/<name>`` rows of working ``rows`` (those whose ``_features_<name>`` is set)."""
-    column = feature_work_column(name)
-    if column not in rows.column_names:
-        return None
-    present = rows.column(column).is_valid()
-    if not pc.any(present).as_py():
-        return None
-    rows = rows.filter(present)
-    spec = feature_spec(name).schema
-    struct = rows.column(column).combine_chunks()
-    arrays = []
-    for f in spec:
-        if f.name in FEATURE_KEYS:
-            arrays.append(rows.column(f.name).cast(f.type))
-        else:
-            arrays.append(pc.struct_field(struct, f.name).cast(f.type))
-    return pa.Table.from_arrays(arrays, schema=spec)
 
 
 class ShardSink:
@@ -111,6 +64,7 @@ class ShardSink:
         return self._store
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        t0, c0 = time.perf_counter(), time.process_time()
         batch = conform(batch)
         key = f"{self.run_id}-{uuid.uuid4().hex[:12]}"
         records: list[dict[str, Any]] = []
@@ -140,6 +94,11 @@ class ShardSink:
         ):
             records.append({"t": "retry", "source_uri": row["source_uri"], "stage": row["_reject_stage"],
                             "json": json.dumps({"detail": row["_reject_detail"]})})  # fmt: skip
+        stats = collect(batch)
+        written = int(is_clip.sum() + is_reject.sum())
+        stats["write"] = {"rows_in": written, "rows_out": written, "seconds": time.perf_counter() - t0,
+                          "cpu_seconds": time.process_time() - c0}  # fmt: skip
+        records.append({"t": "stats", "json": json.dumps(stats)})
         return pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
 
     def _shard_record(self, table: str, key: str, info: dict[str, Any], sources: list[str]) -> dict[str, Any]:
@@ -180,34 +139,15 @@ class ShardSink:
             ["source_uri", "source_id", "clip_id", "_reject_stage", "_reject_reason", "_reject_detail",
              "start_time", "end_time", "_unit", "_unit_parts", "_kind", "source_meta"]
         ).to_pylist()  # fmt: skip
-        out_rows = []
-        for r in light:
-            out_rows.append({
-                "reject_id": reject_id_for(r), "source_id": r["source_id"], "source_uri": r["source_uri"],
-                "clip_id": r["clip_id"], "stage": r["_reject_stage"] or "unknown", "reason": r["_reject_reason"],
-                "detail": r["_reject_detail"], "start_time": r["start_time"], "end_time": r["end_time"],
-                "source_meta": r["source_meta"],
-            })  # fmt: skip
-        table = pa.Table.from_pylist(out_rows, schema=rejects_schema())
+        table = reject_rows(light)
         rel = shard_name("rejects", key)
         info = write_table(self.store, rel, table, row_group_rows=4096, compression=self.compression)
         records = [self._shard_record("rejects", key, info, sorted({r["source_uri"] for r in light}))]
-        for r, out in zip(light, out_rows, strict=True):
-            unit = r["_unit"] or out["reject_id"]
+        for r, out in zip(light, table.select(["reject_id", "stage", "reason"]).to_pylist(), strict=True):
             records.append(
                 {"t": "row", "table": "rejects", "key": key, "source_uri": r["source_uri"],
-                 "source_id": r["source_id"], "unit": unit, "unit_parts": r["_unit_parts"],
+                 "source_id": r["source_id"], "unit": r["_unit"] or out["reject_id"], "unit_parts": r["_unit_parts"],
                  "stage": out["stage"], "reason": out["reason"],
                  "json": json.dumps({"whole_source": r["_kind"] == "source"})}
             )  # fmt: skip
         return records
-
-
-def reason_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Count deltas of a shard's rows for the manifest."""
-    by_stage: Counter[str] = Counter()
-    by_reason: Counter[str] = Counter()
-    for r in rows:
-        by_stage[r["stage"]] += 1
-        by_reason[f"{r['stage']}/{r['reason']}"] += 1
-    return {"rejects": len(rows), "rejects_by_stage": dict(by_stage), "rejects_by_reason": dict(by_reason)}

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import fsspec
 from fsspec.core import url_to_fs
 
-from humo_data.config import SourcesConfig
+from humo_data.io.config import SourcesConfig
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 MANIFEST_SUFFIXES = (".parquet", ".pq")

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from humo_data.io.manifest import DatasetState, add_counts
-from humo_data.io.shard_sink import shard_name, write_table
+from humo_data.io.shards import shard_name, write_table
 
 
 class TableWriter:

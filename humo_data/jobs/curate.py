@@ -18,6 +18,8 @@ continues where it stopped.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,15 +27,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from humo_data import stage_stats
 from humo_data.config import CurateConfig
 from humo_data.io.committer import Committer
-from humo_data.io.dataset import Dataset, leftover_files
-from humo_data.io.lease import Lease
+from humo_data.io.dataset import Dataset
 from humo_data.io.manifest import DatasetState, utc_now
+from humo_data.io.run import dataset_run
 from humo_data.io.sources import SourceRef, list_sources
 from humo_data.io.store import Store
-from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns, stream_hashes
-from humo_data.jobs.stream import clip_stages, new_run_id, run_stream, stream_stage_infos
+from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns
+from humo_data.jobs.plan import CurationPlan, stage_manifest_info
+from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
 
 
 class ResumeConflict(RuntimeError):
@@ -53,18 +57,18 @@ class CurateSummary:
     new_video_seconds: float = 0.0
     retryable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the plan's stage names in order, and this run's stats (stages, phases) from the manifest
+    stage_order: list[str] = field(default_factory=list)
+    run_stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def video_seconds_per_second(self) -> float:
         return self.new_video_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def open_for_run(
-    store: Store, cfg: CurateConfig, run_id: str, input_desc: str
-) -> tuple[DatasetState, list[str]]:
-    """Load (or create) the dataset state for a run; refuse a different cut; note changed stages."""
-    state = DatasetState(store, run_id=run_id)
-    notes: list[str] = []
+def open_for_run(state: DatasetState, cfg: CurateConfig, notes: list[str]) -> bool:
+    """Create the dataset state, or check that the output was cut the same way and note changed
+    stages; returns whether the run resumes an earlier one."""
     config = cfg.model_dump(mode="json")
     if not state.exists:
         state.create(config, cfg.config_hash())
@@ -74,7 +78,7 @@ def open_for_run(
         if cut_before is not None and cut_before != cfg.cut_hash():
             changed = [s for s in CurateConfig.CUT_SECTIONS if previous.get(s) != config.get(s)]
             raise ResumeConflict(
-                f"{store.uri} was cut with other {'/'.join(changed) or 'cut'} settings (clip boundaries "
+                f"{state.store.uri} was cut with other {'/'.join(changed) or 'cut'} settings (clip boundaries "
                 "would differ). Rerun with the same probe/shots/clips/frames values to resume or add "
                 "sources, or choose a new --output."
             )
@@ -83,9 +87,23 @@ def open_for_run(
         state.manifest["config"] = config
         state.manifest["config_hash"] = cfg.config_hash()
     state.manifest["status"] = "running"
-    state.record([{"t": "run", "run": {"run_id": run_id, "started_at": utc_now(), "finished_at": None,
-                                        "input": input_desc, "resumed": bool(state.finished)}}])  # fmt: skip
-    return state, notes
+    return bool(state.finished)
+
+
+class PhaseClock:
+    """Wall seconds of each phase of this run, as the driver sees them (recorded with the stats)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, dict[str, float]] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            entry = self.phases.setdefault(name, {"wall_seconds": 0.0})
+            entry["wall_seconds"] += time.perf_counter() - t0
 
 
 def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool = True) -> CurateSummary:
@@ -93,43 +111,44 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
 
     console = Console(stderr=True)
     started = time.perf_counter()
+    plan = CurationPlan.build(cfg)  # checked before anything is created
+    plan.preflight()
     store = Store.open(str(output))
     run_id = new_run_id()
-    with Lease(store, run_id, cfg.writer.lease_seconds):
-        state, notes = open_for_run(store, cfg, run_id, str(input))
-        removed = leftover_files(Dataset(store, state))
-        store.delete_many(removed)
-        if removed:
-            notes.append(f"removed {len(removed)} uncommitted file(s) of an earlier run")
+    clock = PhaseClock()
+    with dataset_run(store, run_id, str(input), lease_seconds=cfg.writer.lease_seconds,
+                     open_state=lambda st, notes: open_for_run(st, cfg, notes)) as run:  # fmt: skip
+        state, notes = run.state, run.notes
         refs = list_sources(input, cfg.sources)
         todo: list[SourceRef] = [r for r in refs if r.uri not in state.finished]
         counts = state.manifest["counts"]
         clips_before, seconds_before = counts.get("triplets", 0), counts.get("video_seconds", 0.0)
-        state.record([{"t": "stage", "name": n, "info": i} for n, i in stream_stage_infos(cfg).items()])
+        state.record([{"t": "stage", "name": n, "info": i} for n, i in stream_stage_infos(plan).items()])
         progress = Progress(
             TextColumn("[bold]curating"), BarColumn(), MofNCompleteColumn(), TextColumn("sources"),
             TextColumn("{task.fields[clips]} clips"), TimeElapsedColumn(), console=console,
             disable=not show_progress,
         )  # fmt: skip
         task = progress.add_task("curate", total=len(todo), clips=0)
-        stages = clip_stages(cfg)
         committer = Committer(
             state, row_group_rows=cfg.writer.row_group_rows, compression=cfg.writer.compression,
             compact_every_seconds=cfg.writer.compact_every_seconds,
             on_source_processed=lambda uri: progress.update(task, advance=1),
-            shard_stages=stream_hashes(stages),
+            shard_stages=plan.stream_hashes(),
         )  # fmt: skip
         retryable: list[str] = []
         unfinished: list[str] = []
         with progress:
             if todo:
-                init_ray(cfg.ray)
+                with clock("ray_start"):
+                    init_ray(cfg.ray)
                 owners = {e["source_id"]: u for u, e in state.finished.items() if e.get("source_id")}
                 owners.update({s.source_id: u for u, s in committer.sources.items() if s.source_id})
-                result = run_stream(
-                    todo, cfg, store, committer, run_id, owners,
-                    on_batch=lambda: progress.update(task, clips=committer.clips_committed),
-                )  # fmt: skip
+                with clock("stream"):
+                    result = run_stream(
+                        todo, plan, store, committer, run_id, owners,
+                        on_batch=lambda: progress.update(task, clips=committer.clips_committed),
+                    )  # fmt: skip
                 retryable, unfinished = result.retryable, result.unfinished
                 notes += committer.notes
                 if result.duplicates_dropped:
@@ -137,14 +156,11 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
         complete = not retryable and not unfinished
         state.record([{"t": "phase", "name": "stream", "status": "complete" if complete else "incomplete",
                        "at": utc_now()}])  # fmt: skip
+        later_stats: dict[str, Any] = {}
         if complete:
-            notes += run_later_phases(Dataset(store, state), cfg, stages, console)
+            notes += run_later_phases(run.ds, plan, console, clock, later_stats)
+        state.record([{"t": "stats", "run_id": run_id, "stages": later_stats, "phases": clock.phases}])
         state.manifest["status"] = "complete" if complete else "running"
-        state.record([{"t": "run_end", "run_id": run_id, "finished_at": utc_now()}])
-        state.compact()
-        # a task killed after writing (a lost node) can leave a file no record lists: gone before
-        # the lease is released, so a finished dataset holds committed files only
-        store.delete_many(leftover_files(Dataset(store, state)))
     if cfg.writer.report:
         _write_report(str(output), console)
     m = state.manifest
@@ -160,47 +176,60 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
         new_video_seconds=m["counts"].get("video_seconds", 0.0) - seconds_before,
         retryable=retryable,
         notes=notes,
+        stage_order=[i.name for i in plan.describe()],
+        run_stats=next((r.get("stats") for r in reversed(m["runs"]) if r.get("run_id") == run_id), None)
+        or {},
     )
     print_summary(summary, console)
     return summary
 
 
-def run_later_phases(ds: Dataset, cfg: CurateConfig, stages: list, console: Console) -> list[str]:
-    """Reruns of changed per-clip stages, identity, captions, then finish (each resumable)."""
+def run_later_phases(ds: Dataset, plan: CurationPlan, console: Console, clock: PhaseClock | None = None,
+                     stats: dict[str, Any] | None = None) -> list[str]:  # fmt: skip
+    """Reruns of changed per-clip stages, identity, captions, then finish (each resumable); the
+    stages' numbers are summed into ``stats`` and the phases' wall seconds into ``clock``."""
     from humo_data.jobs.finish import run_finish
     from humo_data.ray_compute import init_ray
 
+    cfg = plan.config
+    clock = clock or PhaseClock()
+    stats = {} if stats is None else stats
     notes = []
-    init_ray(cfg.ray)
+    with clock("ray_start"):
+        init_ray(cfg.ray)
     with console.status("[bold]later phases: reruns, identity, captions, finish"):
-        reran = run_reruns(ds, cfg, stages)
+        with clock("reruns"):
+            reran = run_reruns(ds, plan, stats)
         if reran:
             notes.append(f"reran over committed rows: {', '.join(reran)}")
-        if run_identity_phase(ds, cfg):
+        with clock("identity"):
+            clips_with_faces = run_identity_phase(ds, cfg)
+        if clips_with_faces is not None:
             notes.append("identity pass: references chosen")
-        captioned = run_captions_phase(ds, cfg)
+            stage_stats.add(stats, {"identity": {"rows_in": clips_with_faces, "rows_out": clips_with_faces,
+                                                 "seconds": clock.phases["identity"]["wall_seconds"]}})  # fmt: skip
+        with clock("captions"):
+            captioned = run_captions_phase(ds, plan, stats)
         if captioned:
             notes.append(f"captions: {captioned} shard(s) captioned")
-        rewritten = run_finish(ds, cfg)
+        with clock("finish"):
+            rewritten, finish_stats = run_finish(ds, cfg)
+        stage_stats.add(stats, finish_stats)
         if rewritten:
             notes.append(f"finish: {rewritten} shard(s) merged and flagged")
-    ds.state.record([{"t": "stage", "name": n, "info": i} for n, i in later_stage_infos(cfg).items()])
+    ds.state.record([{"t": "stage", "name": n, "info": i} for n, i in later_stage_infos(plan).items()])
     return notes
 
 
-def later_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
+def later_stage_infos(plan: CurationPlan) -> dict[str, dict]:
+    cfg = plan.config
     infos = {}
     if cfg.identity.enabled and cfg.faces.enabled:
         infos["identity"] = {"hash": cfg.identity.output_hash(), "backend": f"{cfg.faces.backend}-clusters"}
-    if cfg.captions.enabled:
-        from humo_data.captions import caption_stages
-        from humo_data.jobs.provenance import describe
-        from humo_data.quality import alignment_stages
-
-        for s in caption_stages(cfg.captions):
-            infos["captions"] = describe(s)
-        for s in alignment_stages(cfg.quality):
-            infos["caption_alignment"] = describe(s)
+    for s in plan.captions:
+        infos[s.name] = stage_manifest_info(s)
+    if plan.captions_vllm:
+        infos["captions"] = {"hash": cfg.captions.output_hash(), "backend": "vllm"}
     return infos
 
 
@@ -242,3 +271,22 @@ def print_summary(s: CurateSummary, console: Console) -> None:
         table.add_row("note", note)
     table.add_row("status", s.manifest["status"])
     console.print(table)
+    stages = (s.run_stats or {}).get("stages") or {}
+    if stages:
+        console.print(stage_table(stages, s.stage_order, (s.run_stats or {}).get("phases") or {}))
+
+
+def stage_table(stages: dict[str, dict[str, Any]], order: list[str], phases: dict[str, dict[str, float]]) -> Table:
+    """This run's numbers per stage (seconds summed over workers) and the phases' wall seconds."""
+    total = sum(float(v.get("seconds") or 0.0) for v in stages.values()) or 1.0
+    table = Table(title="stages (this run; seconds summed over workers)")
+    for col in ("stage", "rows in", "rejected", "rows out", "seconds", "CPU s", "share"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for name, v in stage_stats.ordered(stages, order):
+        table.add_row(name, str(v.get("rows_in", 0)), str(v.get("rejected", 0)), str(v.get("rows_out", 0)),
+                      f"{v.get('seconds', 0.0):.1f}", f"{v.get('cpu_seconds', 0.0):.1f}",
+                      f"{100 * float(v.get('seconds') or 0.0) / total:.0f}%")  # fmt: skip
+    if phases:
+        walls = ", ".join(f"{k} {v.get('wall_seconds', 0.0):.1f}" for k, v in phases.items())
+        table.caption = f"phase wall seconds: {walls}"
+    return table

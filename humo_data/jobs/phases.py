@@ -26,28 +26,26 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from humo_data import stage_stats
 from humo_data.config import CurateConfig
 from humo_data.config_base import short_hash
+from humo_data.identity.config import KIND_RANK
 from humo_data.io.dataset import Dataset
+from humo_data.io.shards import SIDE_PREFIX, merge_side, read_triplets, side_table_name, write_side_table
 from humo_data.io.store import Store
-from humo_data.jobs.finish import (
-    KIND_RANK,
-    SIDE_PREFIX,
-    merge_side,
-    side_table_name,
-    write_side_table,
-)
+from humo_data.jobs.plan import CurationPlan
 from humo_data.media.audio import decode_audio_bytes, pcm_to_bytes
 from humo_data.media.frames import frames_from_clip
-from humo_data.schema import upgrade_triplet_table
-from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage, conform
+from humo_data.schema import conform
+from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
 
 #: columns a side table may carry besides a stage's outputs
 SIDE_EXTRA = (REJECT_REASON, REJECT_DETAIL, "_reject_stage")
 
 
-def stage_hash(stage: Stage) -> str:
-    return stage.output_hash()
+#: stage names of datasets written before every stage had its own name (the quality family
+#: shared "quality" and was told apart by class)
+LEGACY_STAGE_NAMES = {"aesthetic": "quality_aestheticstage", "face_quality": "quality_facequalitystage"}
 
 
 def pending_keys(ds: Dataset, name: str, wanted_hash: str) -> list[dict[str, Any]]:
@@ -56,7 +54,8 @@ def pending_keys(ds: Dataset, name: str, wanted_hash: str) -> list[dict[str, Any
     waiting = {e["key"]: e.get("hash") for e in ds.shards(side_table_name(name))}
     out = []
     for entry in ds.shards("triplets"):
-        merged = (entry.get("stages") or {}).get(name)
+        stages = entry.get("stages") or {}
+        merged = stages.get(name, stages.get(LEGACY_STAGE_NAMES.get(name, "")))
         if merged == wanted_hash or waiting.get(entry["key"]) == wanted_hash:
             continue
         out.append(entry)
@@ -77,9 +76,9 @@ def load_rows(
     store: Store, entry: dict[str, Any], sides: list[dict[str, Any]], columns: list[str] | None = None
 ) -> pa.Table:
     """A triplet shard as working rows, with pending side tables merged (what finish would write)."""
-    base = upgrade_triplet_table(pq.read_table(store.open_read(entry["path"]), columns=columns))
+    base = read_triplets(store, entry, columns)
     for side in sides:
-        base = merge_side(base, pq.read_table(store.open_read(side["path"])))
+        base = merge_side(base, read_triplets(store, side))
     return base
 
 
@@ -143,21 +142,31 @@ def _load_shard_rows(batch: pa.Table, spec: dict[str, Any]) -> pa.Table:
 
 
 def _select_side(batch: pa.Table, columns: list[str]) -> pa.Table:
-    side = side_rows(batch, columns)
-    return side.append_column("_shard", batch.column("_shard"))
+    """The side-table columns of a batch, its shard key, and the batch's stage stats (on its first
+    row: the stats of the rows leave with them here)."""
+    side = side_rows(batch, columns).append_column("_shard", batch.column("_shard"))
+    stats = [None] * batch.num_rows
+    if batch.num_rows:
+        stats[0] = json.dumps(stage_stats.collect(conform(batch), stream=False))
+    return side.append_column("_stats", pa.array(stats, pa.string()))
 
 
 def _write_side_group(batch: pa.Table, spec: dict[str, Any], name: str, stage_hash_: str) -> pa.Table:
     store = Store.from_spec(spec)
     key = batch.column("_shard")[0].as_py()
-    record = write_side_table(store, name, key, batch.drop_columns(["_shard"]), stage_hash_)
-    return pa.table({"record": [json.dumps(record)]})
+    stats: dict[str, Any] = {}
+    for blob in batch.column("_stats").to_pylist():
+        if blob:
+            stage_stats.add(stats, json.loads(blob))
+    record = write_side_table(store, name, key, batch.drop_columns(["_shard", "_stats"]), stage_hash_)
+    return pa.table({"record": [json.dumps(record)], "stats": [json.dumps(stats)]})
 
 
 def run_shard_pipeline(
     ds: Dataset, tasks: list[dict[str, Any]], stages: list[Stage], name: str, stage_hash_: str,
     on_record: Callable[[], None] | None = None, local: bool = True,
     processor: Callable[[Any], Any] | None = None, processor_columns: tuple[str, ...] = (),
+    stats: dict[str, Any] | None = None,
 ) -> int:  # fmt: skip
     """Triplet shards -> working rows -> ``stages`` (actor pools for model stages, sized by their
     config) -> side table ``tables/<name>/`` per shard, committed as each shard's table lands."""
@@ -194,40 +203,27 @@ def run_shard_pipeline(
         ds.state.record(records)
         ds.state.flush()
         n += len(records)
+        if stats is not None:
+            for blob in batch.column("stats").to_pylist():
+                stage_stats.add(stats, json.loads(blob))
         if on_record:
             on_record()
     return n
 
 
-def rerun_name(stage: Stage) -> str:
-    """Side-table name of a streaming stage (stages sharing a name, e.g. the quality ones, by class)."""
-    return (
-        stage.name
-        if type(stage).__name__ in _FIRST_OF_NAME
-        else f"{stage.name}_{type(stage).__name__.lower()}"
-    )
-
-
-_FIRST_OF_NAME = {"QualityStage", "FaceStage", "AudioStage", "SyncStage", "CaptionStage"}
-
-
-def stream_hashes(stages: list[Stage]) -> dict[str, str]:
-    """Stage hashes a freshly streamed triplet shard reflects (recorded on the shard)."""
-    return {rerun_name(s): stage_hash(s) for s in stages}
-
-
-def run_reruns(ds: Dataset, cfg: CurateConfig, stream_stages: list[Stage]) -> list[str]:
+def run_reruns(ds: Dataset, plan: CurationPlan, stats: dict[str, Any] | None = None) -> list[str]:
     """Rerun each per-clip stage whose committed rows were made with other settings (or none).
     Stages rerun one after another so each sees the previous one's new columns; returns their names."""
+    cfg = plan.config
     ran = []
-    for stage in stream_stages:
-        name, h = rerun_name(stage), stage_hash(stage)
+    for stage in plan.stream:
+        name, h = stage.name, stage.output_hash()
         entries = pending_keys(ds, name, h)
         if not entries:
             continue
         tasks = [{"entry": e, "sides": _side_entries(ds, e["key"]), "fractions": list(cfg.frames.fractions),
                   "need_frames": True, "need_audio": stage.name in ("audio", "sync")} for e in entries]  # fmt: skip
-        run_shard_pipeline(ds, tasks, [stage], name, h, local=not cfg.ray.address)
+        run_shard_pipeline(ds, tasks, [stage], name, h, local=not cfg.ray.address, stats=stats)
         ran.append(name)
     return ran
 
@@ -261,13 +257,14 @@ def _write_identity_group(batch: pa.Table, store_spec: dict[str, Any], stage_has
     return pa.table({"record": [json.dumps(record)]})
 
 
-def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> bool:
-    """The grouped identity pass; returns True when it ran. Skipped when nothing it depends on changed."""
+def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> int | None:
+    """The grouped identity pass; returns the clips with faces it saw, or None when it did not run
+    (off, or nothing it depends on changed)."""
     if not (cfg.identity.enabled and cfg.faces.enabled):
-        return False
+        return None
     h = identity_inputs_hash(ds, cfg)
     if ds.manifest.get("phases", {}).get("identity", {}).get("hash") == h:
-        return False
+        return None
     import ray
 
     from humo_data.identity.job import run_identity
@@ -291,10 +288,11 @@ def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> bool:
     ds.state.record(
         records + [{"t": "drop", "table": side_table_name("identity"), "key": e["key"]} for e in stale]
     )
+    clips_with_faces = sum(r["rows"] for r in records)
     ds.state.record([{"t": "phase", "name": "identity", "status": "complete", "hash": h,
-                      "clips_with_faces": sum(r["rows"] for r in records)}])  # fmt: skip
+                      "clips_with_faces": clips_with_faces}])  # fmt: skip
     ds.state.flush()
-    return True
+    return clips_with_faces
 
 
 # --- captions ---------------------------------------------------------------------------------------
@@ -302,22 +300,19 @@ def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> bool:
 
 def captions_hash(cfg: CurateConfig) -> str:
     return short_hash(
-        {"captions": cfg.captions.output_hash(), "alignment": cfg.quality.alignment.output_hash()}
+        {"captions": cfg.captions.output_hash(), "alignment": cfg.caption_alignment.output_hash()}
     )
 
 
-def run_captions_phase(ds: Dataset, cfg: CurateConfig) -> int:
+def run_captions_phase(ds: Dataset, plan: CurationPlan, stats: dict[str, Any] | None = None) -> int:
     """Caption committed rows of shards not captioned with these settings; returns shards done."""
-    from humo_data.captions import caption_stages
-    from humo_data.quality import alignment_stages
-
-    stages: list[Stage] = [*caption_stages(cfg.captions), *alignment_stages(cfg.quality)]
+    cfg = plan.config
+    stages: list[Stage] = list(plan.captions)
     processor, processor_columns = None, ()
-    if cfg.captions.enabled and cfg.captions.backend == "vllm":
+    if plan.captions_vllm:
         from humo_data.captions.vllm import RESULT_COLUMNS, caption_dataset
 
         processor, processor_columns = (lambda data: caption_dataset(data, cfg.captions)), RESULT_COLUMNS
-        stages = [s for s in stages if s.name != "captions"]
     if not stages and processor is None:
         return 0
     h = captions_hash(cfg)
@@ -329,4 +324,4 @@ def run_captions_phase(ds: Dataset, cfg: CurateConfig) -> int:
         for e in pending_keys(ds, "captions", h)
     ]  # fmt: skip
     return run_shard_pipeline(ds, tasks, stages, "captions", h, local=not cfg.ray.address,
-                              processor=processor, processor_columns=processor_columns)  # fmt: skip
+                              processor=processor, processor_columns=processor_columns, stats=stats)  # fmt: skip

@@ -1,5 +1,5 @@
-"""What produced each stage's fields, for the manifest: settings hash, backend, and for every weights
-path a stage names, its size and sha256 (a file, or every file of a model directory).
+"""Digests of the weights a stage names (``Stage.weights()``: explicit fields, never guessed from
+strings), for the manifest: path, size and sha256 of a file, or of every file of a model directory.
 
 Digests are cached by (path, size, mtime) for the life of the process, so a rerun of several
 phases hashes multi-GB weights once.
@@ -11,8 +11,6 @@ import hashlib
 import os
 from functools import lru_cache
 from typing import Any
-
-from humo_data.stage import Stage
 
 CHUNK = 8 << 20
 
@@ -44,13 +42,13 @@ def weights_digest(path: str) -> dict[str, Any] | None:
     return {"path": path, "bytes": total, "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
-def describe(stage: Stage, name: str | None = None) -> dict[str, Any]:
-    """The manifest entry of a stage: hash, provenance fields, and digests of the weights they name."""
-    info: dict[str, Any] = {"hash": stage.output_hash(), **stage.provenance()}
-    weights = []
-    for key, value in sorted(info.items()):
-        if isinstance(value, str) and key != "backend" and (digest := weights_digest(value)) is not None:
-            weights.append({"field": key, **digest})
-    if weights:
-        info["weights"] = weights
-    return info
+def describe_weights(weights: dict[str, str | None]) -> list[dict[str, Any]]:
+    """``[{field, path, bytes, sha256}]`` for each named local weights path that exists; a path that
+    is named but absent is listed with ``missing: true`` (the stage says so again when it loads)."""
+    out = []
+    for key, path in sorted(weights.items()):
+        if not path:
+            continue
+        digest = weights_digest(path)
+        out.append({"field": key, **digest} if digest else {"field": key, "path": path, "missing": True})
+    return out

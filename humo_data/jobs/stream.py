@@ -1,9 +1,8 @@
 """Phase 1, the streaming pass: sources -> probe -> cut -> per-clip stages -> worker-side shards.
 
 Each source is decoded once by the cut stage, which hands later stages sampled frames, motion and
-margin-padded audio as working columns. Per-clip stages (quality, faces, audio, sync) are
-columnar ``Stage`` objects in a fixed order; each is included when its config says
-``enabled``. The last op writes shards on the workers; the driver only commits small records.
+margin-padded audio as working columns. The per-clip stages and their order come from the plan
+(``jobs/plan.py``). The last op writes shards on the workers; the driver only commits small records.
 """
 
 from __future__ import annotations
@@ -15,14 +14,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from humo_data.clips.config import ClipsConfig
 from humo_data.clips.cutter import ClipCutStage, cut_config
-from humo_data.config import ClipsConfig, CurateConfig
+from humo_data.config import CurateConfig
 from humo_data.io.committer import Committer
 from humo_data.io.shard_sink import ShardSink
 from humo_data.io.sources import SourceRef
 from humo_data.io.store import Store
+from humo_data.jobs.plan import CurationPlan, stage_manifest_info
 from humo_data.media.probe import ProbeStage
-from humo_data.stage import Stage
 
 SINK_CPUS = 0.25  # shard writing is I/O: many small tasks, little CPU
 
@@ -32,34 +32,6 @@ def new_run_id() -> str:
     import time
 
     return f"r{int(time.time()):x}{uuid.uuid4().hex[:6]}"
-
-
-def clip_stages(cfg: CurateConfig) -> list[Stage]:
-    """The enabled per-clip stages of the streaming pass, in order: quality (cheap gates first, so
-    models only see survivors), faces, face quality, audio, sync. Each capability package owns
-    its stage classes and builds them from its config section."""
-    stages: list[Stage] = []
-    if cfg.quality.enabled:
-        from humo_data.quality import quality_stages
-
-        stages += quality_stages(cfg.quality)
-    if cfg.faces.enabled:
-        from humo_data.faces.stage import FaceStage
-
-        stages.append(FaceStage(cfg.faces))
-        if cfg.quality.enabled:
-            from humo_data.quality import face_quality_stages
-
-            stages += face_quality_stages(cfg.quality)
-    if cfg.audio.enabled:
-        from humo_data.audio.stage import AudioStage
-
-        stages.append(AudioStage(cfg.audio))
-    if cfg.sync.enabled:
-        from humo_data.sync.stage import SyncStage
-
-        stages.append(SyncStage(cfg.sync))
-    return stages
 
 
 def codec_threads(cfg: CurateConfig, sources: int, cpus: int) -> ClipsConfig:
@@ -85,7 +57,7 @@ class StreamResult:
 
 def run_stream(
     todo: list[SourceRef],
-    cfg: CurateConfig,
+    plan: CurationPlan,
     store: Store,
     committer: Committer,
     run_id: str,
@@ -97,6 +69,7 @@ def run_stream(
     from humo_data.io.claims import SourceClaims
     from humo_data.ray_compute import fit_stages, map_stage
 
+    cfg = plan.config
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -127,7 +100,7 @@ def run_stream(
                    concurrency=in_flight)  # fmt: skip
     cut = ClipCutStage(cut_config(cfg, clips_cfg))
     ds = map_stage(ds, cut, concurrency=in_flight)
-    stages, notes = fit_stages(clip_stages(cfg), cut.resources.num_cpus, local=not cfg.ray.address)
+    stages, notes = fit_stages(plan.stream, cut.resources.num_cpus, local=not cfg.ray.address)
     committer.notes += notes
     for stage in stages:
         ds = map_stage(ds, stage)
@@ -145,16 +118,14 @@ def run_stream(
     )  # fmt: skip
 
 
-def stream_stage_infos(cfg: CurateConfig) -> dict[str, dict]:
+def stream_stage_infos(plan: CurationPlan) -> dict[str, dict]:
     """Provenance of every streaming stage for the manifest: hash, backend, weights."""
+    cfg = plan.config
     infos = {
         "probe": {"hash": cfg.section_hash("probe"), "backend": "pyav"},
         "shots": {"hash": cfg.section_hash("shots"), "backend": cfg.shots.backend},
         "clips": {"hash": cfg.cut_hash(), "backend": "pyav-libx264+aac"},
     }
-    from humo_data.jobs.phases import rerun_name
-    from humo_data.jobs.provenance import describe
-
-    for stage in clip_stages(cfg):
-        infos[rerun_name(stage)] = describe(stage)
+    for stage in plan.stream:
+        infos[stage.name] = stage_manifest_info(stage)
     return infos

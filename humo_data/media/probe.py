@@ -29,10 +29,10 @@ from typing import Any
 import av
 import numpy as np
 
-from humo_data.config import ProbeConfig
 from humo_data.ids import reject_id_for
 from humo_data.io.retry import call_with_retries, describe, is_retryable
 from humo_data.io.sources import MISSING_SIZE, fingerprint, open_media, source_size
+from humo_data.media.config import ProbeConfig
 from humo_data.stage import FanOutStage, Row
 
 MIN_DURATION_S = 0.5
@@ -273,6 +273,11 @@ class ProbeStage(FanOutStage[ProbeConfig]):
     """
 
     name = "probe"
+    inputs = ("source_uri", "_source_size")
+    outputs = (
+        "source_id", "source_duration", "source_fps", "source_vfr", "source_width", "source_height",
+        "source_rotation", "has_audio",
+    )  # fmt: skip
 
     def __init__(self, config: ProbeConfig, retries: int = 3, backoff: float = 1.0, claims=None):
         super().__init__(config)

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.config_base import Resources
 from humo_data.media.frames import decode_frames
-from humo_data.quality.config import AestheticConfig, QualityConfig
+from humo_data.quality.config import AestheticConfig
 from humo_data.registry import Registry
-from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
+from humo_data.stage import Stage
 
 
 class AestheticBackend:
@@ -123,33 +122,32 @@ def crop_to_border(
     return crop if crop.size else rgb
 
 
-class AestheticStage(Stage[QualityConfig]):
+class AestheticStage(Stage[AestheticConfig]):
     """Mean aesthetic score of a clip's sampled frames; ``low_aesthetic`` below ``min_score``.
-    One forward pass over the frames of all live rows of the batch. Configured by the whole
-    ``quality`` section (reads ``quality.aesthetic``); include it only when a backend is set."""
+    One forward pass over the frames of all live rows of the batch; on when ``aesthetic.backend``
+    names a model. Runs on the technical gates' survivors (it crops to their ``quality_border``)."""
 
-    name = "quality"
+    name = "aesthetic"
     actor = True
+    needs = ("quality",)
     inputs = ("_frames", "quality_border", "quality_backend", "width", "height")
     outputs = ("quality_aesthetic", "quality_backend")
 
-    @property
-    def resources(self) -> Resources:
-        return self.config.aesthetic.resources
-
-    def output_hash(self) -> str:
-        return self.config.aesthetic.output_hash()
+    @classmethod
+    def is_enabled(cls, config: AestheticConfig) -> bool:
+        return config.backend != "none"
 
     def setup(self) -> None:
-        cfg = self.config.aesthetic
+        cfg = self.config
         if cfg.backend == "none":
-            raise ValueError("AestheticStage needs quality.aesthetic.backend (e.g. laion-mlp); got 'none'")
+            raise ValueError("AestheticStage needs aesthetic.backend (e.g. laion-mlp); got 'none'")
         self.backend = AESTHETIC.get(cfg.backend)(cfg)
 
     def provenance(self) -> dict[str, Any]:
-        cfg = self.config.aesthetic
-        return {"backend": cfg.backend, "clip_model": cfg.clip_model, "clip_weights": cfg.clip_weights,
-                "head_weights": cfg.head_weights}  # fmt: skip
+        return {"backend": self.config.backend, "clip_model": self.config.clip_model}
+
+    def weights(self) -> dict[str, str | None]:
+        return {"clip_weights": self.config.clip_weights, "head_weights": self.config.head_weights}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
@@ -163,14 +161,11 @@ class AestheticStage(Stage[QualityConfig]):
         scores = self.backend.score(frames) if frames else np.zeros(0)
         owner_arr = np.asarray(owner, np.int64)
         n = live.num_rows
-        out: dict[str, list] = {
-            "quality_aesthetic": [],
-            "quality_backend": [],
-            REJECT_REASON: [],
-            REJECT_DETAIL: [],
-        }
-        name = self.config.aesthetic.backend
-        bound = self.config.aesthetic.min_score
+        out: dict[str, list] = {"quality_aesthetic": [], "quality_backend": []}
+        reasons: list[str | None] = []
+        details: list[str | None] = []
+        name = self.config.backend
+        bound = self.config.min_score
         for i in range(n):
             mine = scores[owner_arr == i] if len(owner_arr) else np.zeros(0)
             value = float(mine.mean()) if mine.size else None
@@ -187,6 +182,6 @@ class AestheticStage(Stage[QualityConfig]):
                     "low_aesthetic",
                     f"low_aesthetic score {value:.2f} < {bound:.2f} ({name})",
                 )
-            out[REJECT_REASON].append(reason)
-            out[REJECT_DETAIL].append(detail)
-        return out
+            reasons.append(reason)
+            details.append(detail)
+        return {**out, **self.rejects(reasons, details)}

@@ -14,40 +14,36 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.config_base import Resources
 from humo_data.media.frames import decode_frames
 from humo_data.quality.aesthetic import crop_to_border
-from humo_data.quality.config import QualityConfig
+from humo_data.quality.config import AlignmentConfig
 from humo_data.stage import Stage
 
 
-class CaptionAlignmentStage(Stage[QualityConfig]):
-    """Configured by the whole ``quality`` section (reads ``quality.alignment``)."""
+class CaptionAlignmentStage(Stage[AlignmentConfig]):
+    """The ``caption_alignment`` section; runs right after the captions stage."""
 
-    name = "quality"
+    name = "caption_alignment"
     actor = True
+    needs = ("captions",)
     inputs = ("_frames", "caption", "caption_reason", "quality_border", "width", "height")
     outputs = ("quality_clip_score", "quality_clip_backend", "caption", "caption_reason")
-
-    @property
-    def resources(self) -> Resources:
-        return self.config.alignment.resources
-
-    def output_hash(self) -> str:
-        return self.config.alignment.output_hash()
 
     def setup(self) -> None:
         from humo_data.quality.clip_model import ClipModel
 
-        cfg = self.config.alignment
+        cfg = self.config
         self.clip = ClipModel(cfg.clip_model, cfg.clip_weights or "", cfg.device)
 
     @property
     def backend_name(self) -> str:
-        return f"open_clip:{self.config.alignment.clip_model}"
+        return f"open_clip:{self.config.clip_model}"
 
     def provenance(self) -> dict[str, Any]:
-        return {"backend": self.backend_name, "clip_weights": self.config.alignment.clip_weights}
+        return {"backend": self.backend_name}
+
+    def weights(self) -> dict[str, str | None]:
+        return {"clip_weights": self.config.clip_weights}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
@@ -69,7 +65,7 @@ class CaptionAlignmentStage(Stage[QualityConfig]):
             owner_arr = np.asarray(owner)
             scores = {i: float(sims[owner_arr == i].mean()) for i in set(owner)}
         out: dict[str, list] = {c: [] for c in self.outputs}
-        bound = self.config.alignment.min_score
+        bound = self.config.min_score
         for i in range(n):
             score = scores.get(i)
             caption, reason = cols["caption"][i], cols["caption_reason"][i]

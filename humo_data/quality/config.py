@@ -1,5 +1,6 @@
-"""Settings of the quality stages (technical metrics, aesthetic backend, face sharpness). Owned by
-humo_data/quality/.
+"""Settings of the quality stages, one section each: ``quality`` (technical metrics and burned-in
+text, streaming pass before faces), ``aesthetic`` (a learned score, actor pool), ``face_quality``
+(face sharpness, after faces) and ``caption_alignment`` (caption-frame CLIP score, after captions).
 
 Scales (see humo_data/quality/metrics.py): exposure and contrast are luma mean / std in [0, 1];
 sharpness is the variance of the Laplacian (0-255 luma) at a 360-pixel short side, so one
@@ -200,7 +201,4 @@ class QualityConfig(StrictModel):
         "trains at 832x480 = 1.73). None = off.",
     )
     text: TextConfig = TextConfig()
-    aesthetic: AestheticConfig = AestheticConfig()
-    face: FaceQualityConfig = FaceQualityConfig()
-    alignment: AlignmentConfig = AlignmentConfig()
     resources: Resources = Resources(num_cpus=1.0, batch_size=8)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.config_base import Resources
-from humo_data.quality.config import QualityConfig
+from humo_data.quality.config import FaceQualityConfig
 from humo_data.quality.metrics import sharpness
 from humo_data.quality.technical import decode_gray
-from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
+from humo_data.stage import Stage
 
+FACE_SHARPNESS_BACKEND = "face-laplacian-v1"
 #: a face time matches a sampled frame within this many seconds (half a frame at 25 fps)
 TIME_TOLERANCE = 0.021
 
@@ -57,26 +57,23 @@ def face_sharpness(crops: list[np.ndarray], face_size: int) -> float | None:
     return float(np.median(values)) if values else None
 
 
-class FaceQualityStage(Stage[QualityConfig]):
-    """Configured by the whole ``quality`` section (reads ``quality.face``)."""
+class FaceQualityStage(Stage[FaceQualityConfig]):
+    """The ``face_quality`` section; runs right after the faces stage."""
 
-    name = "quality"
+    name = "face_quality"
+    needs = ("faces",)
     inputs = ("_frames", "face_track", "width", "height")
     outputs = ("quality_face_sharpness",)
 
-    @property
-    def resources(self) -> Resources:
-        return self.config.face.resources
-
-    def output_hash(self) -> str:
-        return self.config.face.output_hash()
+    def provenance(self) -> dict[str, Any]:
+        return {"backend": FACE_SHARPNESS_BACKEND}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
-        cfg = self.config.face
-        if not cfg.enabled:
-            return {}
+        cfg = self.config
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
-        out: dict[str, list] = {"quality_face_sharpness": [], REJECT_REASON: [], REJECT_DETAIL: []}
+        values: list[float | None] = []
+        reasons: list[str | None] = []
+        details: list[str | None] = []
         for frames, track, w, h in zip(*(cols[c] for c in self.inputs), strict=True):
             value = reason = detail = None
             if frames and track and w and h:
@@ -89,7 +86,7 @@ class FaceQualityStage(Stage[QualityConfig]):
             if value is not None and cfg.sharpness_min is not None and value < cfg.sharpness_min:
                 reason = "blurry_face"
                 detail = f"blurry_face face sharpness {value:.1f} < {cfg.sharpness_min:.1f}"
-            out["quality_face_sharpness"].append(value)
-            out[REJECT_REASON].append(reason)
-            out[REJECT_DETAIL].append(detail)
-        return out
+            values.append(value)
+            reasons.append(reason)
+            details.append(detail)
+        return {"quality_face_sharpness": values, **self.rejects(reasons, details)}

@@ -14,17 +14,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.config_base import short_hash
 from humo_data.media.frames import decode_frames
-from humo_data.quality.aesthetic import AestheticStage
-from humo_data.quality.alignment import CaptionAlignmentStage
 from humo_data.quality.config import QualityConfig
-from humo_data.quality.face import FaceQualityStage
 from humo_data.quality.technical import TECHNICAL_BACKEND, decode_gray, judge, measure
-from humo_data.stage import REJECT_DETAIL, REJECT_REASON, Stage
-
-# Every quality stage takes the whole ``quality`` section, so the job imports them from here.
-__all__ = ["AestheticStage", "CaptionAlignmentStage", "FaceQualityStage", "QualityStage"]
+from humo_data.stage import REJECT_COLUMNS, Stage
 
 
 class QualityStage(Stage[QualityConfig]):
@@ -50,27 +43,34 @@ class QualityStage(Stage[QualityConfig]):
         return TECHNICAL_BACKEND + (f"+{text}" if text != "none" else "")
 
     def provenance(self) -> dict[str, Any]:
-        return {"backend": self.backend, "text_model": self.config.text.model}
+        return {"backend": self.backend}
 
-    def output_hash(self) -> str:
-        """The technical part of the quality section: the model stages hash their own subsections."""
-        dump = self.config.output_dump()
-        return short_hash({k: v for k, v in dump.items() if k not in ("face", "aesthetic", "alignment")})
+    def weights(self) -> dict[str, str | None]:
+        if self.config.text.backend == "none":
+            return {}
+        if self.config.text.model:
+            return {"text_model": self.config.text.model}
+        from humo_data.quality.text import shipped_model
+
+        try:
+            return {"text_model": str(shipped_model())}
+        except FileNotFoundError:  # said again, with the install command, when the stage loads it
+            return {"text_model": None}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         cols = {c: live.column(c).to_pylist() for c in self.inputs}
         rows = [self.measure_row(*(cols[c][i] for c in self.inputs)) for i in range(live.num_rows)]
-        names = [*self.outputs, REJECT_REASON, REJECT_DETAIL]
+        names = [*self.outputs, *REJECT_COLUMNS]
         return {n: [r.get(n) for r in rows] for n in names}
 
     def measure_row(self, frames: Any, motion: Any, width: Any, height: Any) -> dict[str, Any]:
         cfg = self.config
         if not frames:
-            return {REJECT_REASON: "no_frames", REJECT_DETAIL: "no_frames: the clip has no sampled frames"}
+            return self.reject("no_frames", "no_frames: the clip has no sampled frames")
         try:
             grays = decode_gray(frames)
         except ValueError as err:
-            return {REJECT_REASON: "undecodable_frames", REJECT_DETAIL: f"undecodable_frames: {err}"}
+            return self.reject("undecodable_frames", f"undecodable_frames: {err}")
         size = (int(width), int(height)) if width and height else None
         q = measure(grays, motion, size, cfg)
         out: dict[str, Any] = {
@@ -89,8 +89,7 @@ class QualityStage(Stage[QualityConfig]):
             if bound is not None and area > bound:
                 fails.append(("text_overlay", f"text_overlay text area {area:.3f} > {bound:.3f}"))
         if fails:
-            out[REJECT_REASON] = fails[0][0]
-            out[REJECT_DETAIL] = "; ".join(detail for _, detail in fails)
+            out.update(self.reject(fails[0][0], "; ".join(detail for _, detail in fails)))
         return out
 
     def text_area(self, frames: list[dict]) -> float:

@@ -11,8 +11,8 @@ import numpy as np
 from scenedetect import FrameTimecode
 from scenedetect.detectors import AdaptiveDetector, ContentDetector
 
-from humo_data.config import ShotsConfig
 from humo_data.registry import Registry
+from humo_data.shots.config import ShotsConfig
 
 
 class ShotDetector:

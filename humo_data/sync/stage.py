@@ -24,25 +24,29 @@ from typing import Any
 import pyarrow as pa
 
 from humo_data.media.audio import decode_audio_bytes, pcm_from_bytes
+from humo_data.schema import VOCALS_COLUMN
 from humo_data.stage import Stage
 from humo_data.sync.backends import SyncInput, build_scorer
 from humo_data.sync.config import SyncConfig
 from humo_data.sync.shift import shifted_media
 
 SR = 16000
-VOCALS_COLUMN = "_audio_vocals"  # separated vocals from the audio stage, same framing as _audio_pcm
 
 
 class SyncStage(Stage[SyncConfig]):
     name = "sync"
     actor = True  # SyncNet weights / dlib models load once per actor
     inputs = (
-        "video", "audio", "audio_format", "has_audio", "fps", "num_frames", "face_track",
-        "audio_offset_frames", "_audio_pcm", "_audio_margin", VOCALS_COLUMN,
+        "video", "audio", "audio_format", "has_audio", "fps", "num_frames", "audio_offset_frames",
+        "_audio_pcm", "_audio_margin",
     )  # fmt: skip
+    #: the faces stage's main track (else the scorer finds the face itself) and the audio stage's
+    #: separated vocals (else the mix)
+    optional_inputs = ("face_track", VOCALS_COLUMN)
     outputs = (
         "sync_confidence", "sync_distance", "sync_offset_frames", "sync_verified", "sync_backend",
         "audio_offset_frames", "sync_gate",
+        "audio", "video",  # realigned by the offset when the clip passed the gates
     )  # fmt: skip
     consumes = ("_audio_pcm", VOCALS_COLUMN)
 
@@ -57,10 +61,13 @@ class SyncStage(Stage[SyncConfig]):
             torch.set_num_threads(max(1, int(self.resources.num_cpus)))
 
     def provenance(self) -> dict[str, Any]:
-        return {"backend": self.config.backend, "weights": self.config.weights}
+        return {"backend": self.config.backend}
+
+    def weights(self) -> dict[str, str | None]:
+        return {"weights": self.config.weights} if self.config.backend == "syncnet" else {}
 
     def transform(self, live: pa.Table) -> dict[str, list]:
-        rows = live.select([c for c in self.inputs if c in live.column_names]).to_pylist()
+        rows = live.to_pylist()
         results = [self.process(r) for r in rows]
         names = list(dict.fromkeys([*self.outputs, *(k for r in results for k in r)]))
         # media pass through unless shifted; every other output is this run's own reading

@@ -25,7 +25,7 @@ SetOpt = Annotated[
 
 
 def _load(config: str, set_: list[str] | None):
-    from humo_data.config import ConfigError
+    from humo_data.config_base import ConfigError
     from humo_data.train.config import load_train_config
 
     try:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from humo_data.config import (
+from humo_data.config_base import (
     StrictModel,
     apply_override,
     build_model,

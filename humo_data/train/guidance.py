@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import torch
 from pydantic import Field
 
-from humo_data.config import StrictModel
+from humo_data.config_base import StrictModel
 
 if TYPE_CHECKING:
     from humo_data.train.model.config import HuMoConfig

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from humo_data.config import StrictModel
+from humo_data.config_base import StrictModel
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 """(x_t, timestep [1] float, step index) -> velocity like x_t."""

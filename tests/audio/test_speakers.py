@@ -210,8 +210,6 @@ def test_without_whisperx_the_message_says_how_to_install_it(monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "whisperx" else real(name, *a)
     )
     with pytest.raises(FileNotFoundError, match="pip install --no-deps -r requirements-nodeps.txt"):
-        AudioStage(AudioConfig()).provenance()  # the job asks for provenance before it starts
-    assert (
-        AudioStage(AudioConfig(diarization=DiarizationConfig(backend="none"))).provenance()["diarization"]
-        == "none"
-    )
+        AudioStage(AudioConfig()).preflight()  # the job checks every stage before it starts
+    assert AudioStage(AudioConfig()).weights()["diarization_model"] is None  # `humo-data plan` still works
+    assert AudioStage(AudioConfig(diarization=DiarizationConfig(backend="none"))).preflight() is None

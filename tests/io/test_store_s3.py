@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from humo_data.io.lease import LEASE_NAME, Lease, LeaseHeld
-from humo_data.io.shard_sink import write_table
+from humo_data.io.shards import write_table
 from humo_data.io.store import Store
 from tests.io.moto_s3 import S3Server
 

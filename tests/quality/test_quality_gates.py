@@ -9,7 +9,7 @@ import pytest
 
 from humo_data.config import load_config
 from humo_data.media.frames import frame_record
-from humo_data.quality import QualityConfig, QualityStage, quality_stages
+from humo_data.quality import AestheticStage, QualityConfig, QualityStage
 from humo_data.quality.metrics import sharpness
 from humo_data.stage import rows_to_table
 from tests.quality.clip_rows import blurred, decode_rgb, frozen, letterboxed, row_from_frames, scaled
@@ -138,15 +138,16 @@ def _text_overlay(rgb: np.ndarray) -> np.ndarray:
 
 
 def test_presets_order_loose_default_strict():
-    loose, strict = load_config("quality_loose").quality, load_config("quality_strict").quality
+    loose_cfg, strict_cfg = load_config("quality_loose"), load_config("quality_strict")
+    loose, strict = loose_cfg.quality, strict_cfg.quality
     default = QualityConfig()
     for name in ("exposure_min", "contrast_min", "sharpness_min"):
         assert getattr(loose, name) < getattr(default, name) < getattr(strict, name), name
     assert loose.exposure_max > default.exposure_max > strict.exposure_max
     assert loose.exposure_min > 12 / 255  # above the cutter's blank threshold, or it never fires
-    assert loose.face.sharpness_min < strict.face.sharpness_min
+    assert loose_cfg.face_quality.sharpness_min < strict_cfg.face_quality.sharpness_min
     assert strict.borders == "reject" and loose.borders == "crop"
-    assert [type(s).__name__ for s in quality_stages(loose)] == ["QualityStage"]
+    assert not AestheticStage.is_enabled(loose_cfg.aesthetic)  # a threshold set, but no model named
 
 
 def test_strict_tier_rejects_what_loose_keeps(decoded):
@@ -189,17 +190,23 @@ def test_heavy_text_overlay_is_rejected_by_the_text_detector(decoded):
     assert "text area" in out["captioned"]["_reject_detail"] and out["captioned"]["quality_text_area"] > 0.1
 
 
-def test_each_quality_stage_hashes_only_its_own_settings():
-    """A changed face threshold reruns face quality only; a changed frame threshold, the frame gates."""
+def test_each_quality_stage_hashes_its_own_section_and_old_layouts_load():
+    """A changed face threshold reruns face quality only; a changed frame threshold, the frame gates.
+    Profiles and manifests from before the split (quality.face, quality.aesthetic) still load."""
+    from humo_data.config import CurateConfig
     from humo_data.quality import FaceQualityStage
 
-    base = QualityConfig()
-    face = base.model_copy(update={"face": base.face.model_copy(update={"sharpness_min": 3.0})})
-    frame = base.model_copy(update={"sharpness_min": 3.0})
-    assert (
-        QualityStage(base).output_hash()
-        == QualityStage(face).output_hash()
-        != QualityStage(frame).output_hash()
+    old = CurateConfig.model_validate({"quality": {"sharpness_min": 3.0, "face": {"sharpness_min": 9.0}}})
+    new = CurateConfig.model_validate(
+        {"quality": {"sharpness_min": 3.0}, "face_quality": {"sharpness_min": 9.0}}
     )
-    assert FaceQualityStage(base).output_hash() == FaceQualityStage(frame).output_hash()
-    assert FaceQualityStage(base).output_hash() != FaceQualityStage(face).output_hash()
+    assert old == new
+    base = CurateConfig()
+    assert QualityStage(new.quality).output_hash() != QualityStage(base.quality).output_hash()
+    assert (
+        FaceQualityStage(new.face_quality).output_hash() != FaceQualityStage(base.face_quality).output_hash()
+    )
+    face_only = CurateConfig.model_validate({"face_quality": {"sharpness_min": 9.0}})
+    assert QualityStage(face_only.quality).output_hash() == QualityStage(base.quality).output_hash()
+    with pytest.raises(ValueError, match="moved to face_quality"):
+        CurateConfig.model_validate({"quality": {"face": {}}, "face_quality": {}})

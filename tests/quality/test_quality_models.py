@@ -15,8 +15,8 @@ from humo_data.quality import (
     AestheticStage,
     AlignmentConfig,
     CaptionAlignmentStage,
+    FaceQualityConfig,
     FaceQualityStage,
-    QualityConfig,
 )
 from humo_data.quality.aesthetic import LinearStack, load_state_dict
 from humo_data.stage import rows_to_table
@@ -68,7 +68,7 @@ def test_blurred_face_is_rejected_while_the_frame_stays_sharp(speaker):
         return out
 
     soft = row_from_frames(speaker, face_blur)
-    stage = FaceQualityStage(QualityConfig(enabled=True))
+    stage = FaceQualityStage(FaceQualityConfig())
     sharp_out, soft_out, none_out = stage(
         rows_to_table([dict(row, face_track=track), dict(soft, face_track=track), dict(row, face_track=None)])
     ).to_pylist()
@@ -97,7 +97,7 @@ def test_aesthetic_stage_scores_crops_and_gates(tmp_path, clip_dir, speaker):
         backend="laion-mlp", clip_weights=str(clip_dir), head_weights=str(tmp_path / "head.safetensors"),
         min_score=None, device="cpu",
     )  # fmt: skip
-    cfg = QualityConfig(enabled=True, aesthetic=aesthetic)
+    cfg = aesthetic
     rows = [
         dict(row_from_frames(speaker[i::2]), clip_id=f"c{i}", quality_backend="technical-v1") for i in (0, 1)
     ]
@@ -112,7 +112,7 @@ def test_aesthetic_stage_scores_crops_and_gates(tmp_path, clip_dir, speaker):
     assert {r["quality_backend"] for r in scores} == {"technical-v1+laion-mlp"}
 
     bar = max(r["quality_aesthetic"] for r in scores) + 1.0
-    gated_cfg = cfg.model_copy(update={"aesthetic": aesthetic.model_copy(update={"min_score": bar})})
+    gated_cfg = aesthetic.model_copy(update={"min_score": bar})
     gated = AestheticStage(gated_cfg)(rows_to_table(rows)).to_pylist()
     assert {r["_reject_reason"] for r in gated} == {"low_aesthetic"}
     assert "score" in gated[0]["_reject_detail"] and "laion-mlp" in gated[0]["_reject_detail"]
@@ -120,7 +120,7 @@ def test_aesthetic_stage_scores_crops_and_gates(tmp_path, clip_dir, speaker):
 
 def test_alignment_scores_captions_and_withdraws_low_ones(clip_dir, speaker):
     align = AlignmentConfig(enabled=True, clip_weights=str(clip_dir), min_score=None, device="cpu")
-    cfg = QualityConfig(alignment=align)
+    cfg = align
     base = row_from_frames(speaker)
     rows = [
         dict(base, clip_id="a", caption="A woman speaks to the camera in a bright room."),
@@ -134,7 +134,7 @@ def test_alignment_scores_captions_and_withdraws_low_ones(clip_dir, speaker):
     assert c["quality_clip_score"] is None and c["caption_reason"] == "vlm_refused 'I cannot'"
 
     bar = max(a["quality_clip_score"], b["quality_clip_score"]) + 0.01
-    strict = cfg.model_copy(update={"alignment": align.model_copy(update={"min_score": bar})})
+    strict = align.model_copy(update={"min_score": bar})
     out = CaptionAlignmentStage(strict)(rows_to_table(rows)).to_pylist()
     assert [r["caption"] for r in out[:2]] == [None, None]
     assert all(r["caption_reason"].startswith("low_clip_score") for r in out[:2])

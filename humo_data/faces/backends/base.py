@@ -9,7 +9,7 @@ also says which points are the eyes, the nose tip and the mouth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -67,8 +67,13 @@ class FaceBackend:
         raise NotImplementedError
 
     def provenance(self) -> dict[str, str]:
-        """Weights used, for the manifest."""
+        """What ran, for the manifest (backend, providers, ...)."""
         return {"backend": self.backend_name}
+
+    @classmethod
+    def weights(cls, config: Any) -> dict[str, str | None]:
+        """The weights this backend loads under ``config`` (field -> local path), for the manifest."""
+        return {}
 
 
 FACE_BACKENDS: Registry[FaceBackend] = Registry("face")

@@ -24,6 +24,7 @@ import importlib.util
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -138,9 +139,8 @@ class DlibBackend(FaceBackend):
         return result
 
     def provenance(self) -> dict[str, str]:
-        return {
-            "backend": self.backend_name,
-            "detector": "dlib HOG frontal_face_detector",
-            "landmarks": str(model_path("landmarks")),
-            "descriptor": str(model_path("descriptor")),
-        }
+        return {"backend": self.backend_name, "detector": "dlib HOG frontal_face_detector"}
+
+    @classmethod
+    def weights(cls, config: Any) -> dict[str, str | None]:
+        return {"landmarks": str(model_path("landmarks")), "descriptor": str(model_path("descriptor"))}

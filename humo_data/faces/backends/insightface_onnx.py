@@ -9,6 +9,7 @@ Euclidean distance is sqrt(2 - 2 cos): ``match_distance`` 1.1 is cosine 0.4.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -99,12 +100,14 @@ class InsightFaceBackend(FaceBackend):
         return feats / np.maximum(norms, 1e-12)
 
     def provenance(self) -> dict[str, str]:
-        return {
-            "backend": self.backend_name,
-            "detector": str(getattr(self._det, "model_file", "")),
-            "recognition": str(getattr(self._rec, "model_file", "")),
-            "providers": ",".join(getattr(self, "providers", [])),
-        }
+        return {"backend": self.backend_name, "providers": ",".join(getattr(self, "providers", []))}
+
+    @classmethod
+    def weights(cls, config: Any) -> dict[str, str | None]:
+        try:
+            return {"model_dir": str(resolve_model_dir(config.model_dir, config.model_name))}
+        except (FileNotFoundError, ValueError):  # said again, with what to do, when the stage loads
+            return {"model_dir": config.model_dir}
 
 
 def _box_points(box: np.ndarray) -> np.ndarray:

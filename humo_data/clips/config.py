@@ -1,0 +1,84 @@
+"""Settings of cutting shots into clips and of the frames the cutter samples for later stages."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from humo_data.config_base import Resources, StrictModel
+
+
+class ClipsConfig(StrictModel):
+    fps: float = Field(25.0, gt=0, description="Output frame rate (HuMo: 25).")
+    min_seconds: float = Field(
+        2.0, gt=0, description="Shots shorter than this are rejected; shorter tails dropped."
+    )
+    max_seconds: float = Field(10.0, gt=0, description="Longest clip; longer shots are split.")
+    frame_rule: Literal["4k+1", "any"] = Field(
+        "4k+1", description="Snap clip lengths to 4k+1 frames (Wan VAE temporal compression) or keep any."
+    )
+    shot_margin_seconds: float = Field(
+        0.12,
+        ge=0,
+        description="Trimmed at each end of a shot so transition frames never start or end a clip.",
+    )
+    short_side: int = Field(
+        480, ge=16, description="Resize so the short side is this (keeps aspect, even sizes)."
+    )
+    upscale: bool = Field(False, description="Allow upscaling sources smaller than short_side.")
+    video_codec: Literal["libx264"] = "libx264"
+    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
+    preset: str = Field("veryfast", description="x264 preset.")
+    x264_params: str | None = Field(
+        "me=dia:subme=1:partitions=i8x8,i4x4",
+        description="x264 options over the preset (key=value:...). The default trims veryfast's motion "
+        "search (0.6x its encode CPU, same PSNR/SSIM at CRF 18, ~10% more bits; "
+        "benchmarks/results/encoder_presets.json); null = the plain preset.",
+    )
+    decode_threads: int = Field(
+        0,
+        ge=0,
+        description="FFmpeg decoder threads per source; 0 = the node's CPUs shared by the sources in flight.",
+    )
+    encode_threads: int = Field(0, ge=0, description="x264 threads per clip encoder; 0 = as decode_threads.")
+    audio_sample_rate: int = Field(16000, description="Audio sample rate (HuMo/Whisper: 16 kHz mono).")
+    audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
+    resources: Resources = Resources(num_cpus=1.0)
+
+    unhashed: ClassVar[frozenset[str]] = frozenset({"decode_threads", "encode_threads"})
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ClipsConfig:
+        if self.min_seconds > self.max_seconds:
+            raise ValueError(
+                f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
+            )
+        from humo_data.clips.planner import frame_bounds
+
+        try:
+            frame_bounds(self.min_seconds, self.max_seconds, self.fps, 4 if self.frame_rule == "4k+1" else 1)
+        except ValueError as err:
+            raise ValueError(f"{err}; widen min_seconds..max_seconds or set frame_rule=any") from None
+        return self
+
+
+class FramesConfig(StrictModel):
+    """Frames sampled by the cutter while it holds the decoded source, for every later stage
+    (quality, faces, captions): no model stage decodes a source again."""
+
+    fractions: tuple[float, ...] = Field(
+        (0.05, 0.25, 0.5, 0.75, 0.95),
+        description="Where in each clip to sample, as fractions of its length (Phantom-Data: .05/.5/.95).",
+    )
+    every_seconds: float = Field(
+        0.4,
+        gt=0,
+        description="Candidate spacing while a clip is open (its length is known only at its end); each "
+        "fraction takes the nearest candidate.",
+    )
+    short_side: int = Field(
+        720, ge=64, description="Sampled frames keep source resolution, capped at this short side."
+    )
+    format: Literal["jpeg", "png"] = Field("jpeg", description="Encoding of the sampled frames.")
+    jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of sampled frames.")

@@ -1,0 +1,24 @@
+"""Settings of the Ray cluster a job runs on (where and how fast, never what: out of every hash)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from humo_data.config_base import StrictModel
+
+
+class RayConfig(StrictModel):
+    address: str | None = Field(None, description="Ray cluster address; None starts a local cluster.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster (None = all).")
+    object_store_memory: int | None = Field(
+        1 << 30, description="Object store bytes of a local cluster; bounded so memory stays predictable."
+    )
+    max_sources_in_flight: int = Field(
+        8, ge=1, description="Sources decoded at once (the cut stage's task pool); caps memory of the stream."
+    )
+
+    unhashed: ClassVar[frozenset[str]] = frozenset(
+        {"address", "num_cpus", "object_store_memory", "max_sources_in_flight"}
+    )
