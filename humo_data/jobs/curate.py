@@ -276,7 +276,9 @@ def print_summary(s: CurateSummary, console: Console) -> None:
         console.print(stage_table(stages, s.stage_order, (s.run_stats or {}).get("phases") or {}))
 
 
-def stage_table(stages: dict[str, dict[str, Any]], order: list[str], phases: dict[str, dict[str, float]]) -> Table:
+def stage_table(
+    stages: dict[str, dict[str, Any]], order: list[str], phases: dict[str, dict[str, float]]
+) -> Table:
     """This run's numbers per stage (seconds summed over workers) and the phases' wall seconds."""
     total = sum(float(v.get("seconds") or 0.0) for v in stages.values()) or 1.0
     table = Table(title="stages (this run; seconds summed over workers)")
