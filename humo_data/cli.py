@@ -132,6 +132,20 @@ def inspect(
         _fail(f"{err}\nPass the --output directory of a curate run (it holds _manifest.json).")
 
 
+@app.command()
+def report(
+    dataset: Annotated[str, typer.Argument(help="Output of a curate run: a directory or a URI (s3://...).")],
+) -> None:
+    """(Re)write the HTML report (report/index.html): funnel, per-stage costs, histograms, galleries."""
+    from humo_data.report.html import write_report
+    from humo_data.report.inspect import DatasetNotFound
+
+    try:
+        typer.echo(f"report: {write_report(dataset)}")
+    except DatasetNotFound as err:
+        _fail(f"{err}\nPass the --output directory of a curate run (it holds _manifest.json).")
+
+
 @app.command("sync-train")
 def sync_train(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A curated dataset (local or fsspec URI).")],

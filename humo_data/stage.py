@@ -290,10 +290,11 @@ class FanOutStage(Stage[C]):
     def _timed(self, row: Row) -> Iterator[Row]:
         inherited = list(row.get(STAGE_STATS) or [])
         given = frozenset(k for k, v in row.items() if v is not None)  # a stage may mutate ``row``
-        wall = cpu = 0.0
         setup_wall, setup_cpu = self._setup_seconds
         self._setup_seconds = (0.0, 0.0)
-        outputs = iter(self.process([row]))
+        t0, c0 = time.perf_counter(), time.process_time()
+        outputs = iter(self.process([row]))  # a list-returning stage does its work right here
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         while True:
             t0, c0 = time.perf_counter(), time.process_time()
             try:

@@ -1,4 +1,4 @@
-"""Ray job entry point for the trainer's feature cache (logic: humo_data.jobs.features).
+"""Ray job entry point for the trainer's feature cache (logic: humo_data.train.features_job).
 
 ray job submit --working-dir . -- python pipelines/features.py --config stage2 --output out/features --num-gpus 1
 """

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from humo_data.dataset_ops.config import CardConfig, DatasetOpsConfig
-from humo_data.dataset_ops.splits import split_pattern, split_sizes
 from humo_data.io.dataset import Dataset
 from humo_data.io.manifest import utc_now
+from humo_data.io.splits import split_pattern, split_sizes
 
 CARD = "README.md"
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -190,18 +190,17 @@ def write_card(ds: Dataset, card: CardConfig) -> dict[str, Any]:
     return {"path": CARD, "sha256": written.sha256}
 
 
+REPORT = "report/index.html"
+
+
 def refresh_documents(ds: Dataset, ops: DatasetOpsConfig) -> None:
-    """After an operation changed the rows: the card, and the HTML report when one was written (a
-    report with a removed person's thumbnails must not survive a takedown)."""
+    """After an operation changed the rows: the card is rewritten, and the HTML report is removed
+    (a report with a removed person's thumbnails must not survive a takedown); the command line
+    writes a fresh report afterwards (``humo-data report`` does the same by hand)."""
     info = write_card(ds, ops.card)
     ds.state.record([{"t": "phase", "name": "card", "status": "complete", "at": utc_now(), **info}])
-    if ds.store.exists("report/index.html"):
-        try:
-            from humo_data.report.html import write_report
-
-            write_report(ds.store.uri)
-        except Exception:  # noqa: BLE001 - a stale report must not outlive a takedown: remove it
-            ds.store.delete("report/index.html")
+    if ds.store.exists(REPORT):
+        ds.store.delete(REPORT)
 
 
 def run_card(output: str, ops: DatasetOpsConfig) -> dict[str, Any]:

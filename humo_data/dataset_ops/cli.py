@@ -57,19 +57,26 @@ def _ops(dataset: str, config: str | None, set_: list[str] | None, address: str 
 
 def _run(fn, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Run an operation; the errors a user can act on become a message and exit code 2."""
+    from humo_data.dataset_ops.card import REPORT
     from humo_data.dataset_ops.common import DatasetNotReady
     from humo_data.dataset_ops.takedown import NothingToRemove
     from humo_data.io.dataset import DatasetNotFound
     from humo_data.io.lease import LeaseHeld
-    from humo_data.io.store import StoreError
+    from humo_data.io.store import Store, StoreError
     from humo_data.ray_compute import ClusterUnavailable
 
     try:
-        return fn(*args, **kwargs)
+        store = Store.open(str(args[0]), create=False)
+        had_report = store.exists(REPORT)
+        result = fn(*args, **kwargs)
     except (DatasetNotFound, DatasetNotReady, LeaseHeld, NothingToRemove, StoreError, ClusterUnavailable,
             FileNotFoundError, ValueError) as err:  # fmt: skip
         _fail(str(err))
-    raise AssertionError("unreachable")
+    if had_report and not store.exists(REPORT):  # the operation changed rows: draw the report again
+        from humo_data.report.html import write_report
+
+        write_report(str(args[0]))
+    return result
 
 
 def _print(summary: dict[str, Any]) -> None:

@@ -38,6 +38,7 @@ from humo_data.io.store import Store
 from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns
 from humo_data.jobs.plan import CurationPlan, stage_manifest_info
 from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
+from humo_data.report.stages_section import stage_table
 
 
 class ResumeConflict(RuntimeError):
@@ -274,21 +275,3 @@ def print_summary(s: CurateSummary, console: Console) -> None:
     stages = (s.run_stats or {}).get("stages") or {}
     if stages:
         console.print(stage_table(stages, s.stage_order, (s.run_stats or {}).get("phases") or {}))
-
-
-def stage_table(
-    stages: dict[str, dict[str, Any]], order: list[str], phases: dict[str, dict[str, float]]
-) -> Table:
-    """This run's numbers per stage (seconds summed over workers) and the phases' wall seconds."""
-    total = sum(float(v.get("seconds") or 0.0) for v in stages.values()) or 1.0
-    table = Table(title="stages (this run; seconds summed over workers)")
-    for col in ("stage", "rows in", "rejected", "rows out", "seconds", "CPU s", "share"):
-        table.add_column(col, justify="left" if col == "stage" else "right")
-    for name, v in stage_stats.ordered(stages, order):
-        table.add_row(name, str(v.get("rows_in", 0)), str(v.get("rejected", 0)), str(v.get("rows_out", 0)),
-                      f"{v.get('seconds', 0.0):.1f}", f"{v.get('cpu_seconds', 0.0):.1f}",
-                      f"{100 * float(v.get('seconds') or 0.0) / total:.0f}%")  # fmt: skip
-    if phases:
-        walls = ", ".join(f"{k} {v.get('wall_seconds', 0.0):.1f}" for k, v in phases.items())
-        table.caption = f"phase wall seconds: {walls}"
-    return table

@@ -15,8 +15,8 @@ import base64
 import html
 from typing import Any
 
-from humo_data.dataset_ops.splits import split_sizes
 from humo_data.io.dataset import open_dataset
+from humo_data.io.splits import split_sizes
 from humo_data.media.frames import encode_image, frames_from_clip
 
 STYLE = (

@@ -24,10 +24,11 @@ import numpy as np
 
 from humo_data.io.sources import open_media
 from humo_data.io.store import Store
+from humo_data.report import stages_section
 from humo_data.report.inspect import iter_rows, load_manifest, read_columns, shard_paths
 
 MAX_THUMBS = 24
-#: order of the per-clip filters in the funnel
+#: funnel order when a manifest predates per-stage records (newer ones list their stages in plan order)
 STAGE_ORDER = ("clips", "quality", "faces", "audio", "sync", "identity", "captions", "finish")
 CAPABILITY_SECTIONS = (
     "humo_data.report.faces_section",
@@ -68,6 +69,7 @@ def write_report(out_dir: str | Path, max_thumbs: int = MAX_THUMBS) -> Path:
             _header(root, manifest),
             _funnel(manifest, clips, rejects),
             _subsets(manifest),
+            stages_section.section(manifest),
             _rejects_section(rejects),
             _histograms(clips),
             *_capability_sections(root),
@@ -117,12 +119,13 @@ def _funnel(manifest: dict[str, Any], clips: list[dict[str, Any]], rejects: list
     cut = len(clips) + sum(clip_rejects.values())
     steps.append(("clips cut", cut))
     left = cut
-    for stage in STAGE_ORDER:
+    order = [n for n in manifest.get("stages", {}) if n not in ("probe", "shots")] or list(STAGE_ORDER)
+    for stage in order:
         if clip_rejects.get(stage):
             left -= clip_rejects[stage]
             steps.append((f"after {stage} ({clip_rejects[stage]} rejected)", left))
     for stage, n in clip_rejects.items():  # stages outside the usual order (dedup, takedown, ...)
-        if stage not in STAGE_ORDER:
+        if stage not in order:
             left -= n
             steps.append((f"after {stage} ({n} rejected)", left))
     steps.append(("clips in the dataset", len(clips)))

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from humo_data.io.dataset import Dataset, DatasetNotFound, open_dataset
 from humo_data.io.store import Store
+from humo_data.report.stages_section import last_run_phases, stage_rows, stage_table
 from humo_data.schema import file_column_for, rejects_schema, triplet_schema, upgrade_triplet_table
 
 __all__ = [
@@ -134,6 +135,10 @@ def print_inspection(path: str | Path, rows: int = 5, console: Console | None = 
     reject_paths = shard_paths(root, manifest, "rejects")
 
     console.print(_summary(root, manifest, triplet_paths))
+    stages = dict(stage_rows(manifest))
+    if stages:
+        console.print(stage_table(stages, list(stages), last_run_phases(manifest),
+                                  title="stages (all runs; seconds summed over workers)"))  # fmt: skip
     by_reason = manifest["counts"].get("rejects_by_reason", {})
     if by_reason:
         console.print(_reasons_table(by_reason))
@@ -192,7 +197,7 @@ def _summary(root: str, manifest: dict[str, Any], triplet_paths: list[ShardFile]
             if subsets.get(key):
                 table.add_row(f"  {key}", ", ".join(f"{k}={v}" for k, v in sorted(subsets[key].items())))
     if manifest.get("phases", {}).get("split"):  # identity-disjoint splits (humo-data split)
-        from humo_data.dataset_ops.splits import split_sizes
+        from humo_data.io.splits import split_sizes
 
         for name, v in split_sizes(load_dataset(root)).items():
             table.add_row(

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Encode VAE latents, text embeddings and Whisper features once per clip (Ray Data)."""
         cfg = _load(config, set_)
-        from humo_data.jobs.features import run_features
+        from humo_data.train.features_job import run_features
 
         summary = run_features(cfg, output, num_gpus=num_gpus, actors=actors, address=address)
         typer.echo(json.dumps(summary, default=str))

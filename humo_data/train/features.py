@@ -1,6 +1,6 @@
 """Encode each clip once: VAE latents, text embeddings and Whisper band features -> features/ shards.
 
-``ShardEncoder`` is the per-actor worker of the ``humo-data features`` job (humo_data/jobs/features.py):
+``ShardEncoder`` is the per-actor worker of the ``humo-data features`` job (humo_data/train/features_job.py):
 it builds the model's frozen encoders once, then for each triplet shard it is given streams the
 rows exactly as the training loader would (same window, bucket and reference fitting; no text
 dropout), encodes them in batches and writes ``part-<shard key>.parquet`` beside the others

@@ -10,8 +10,9 @@ from collections import defaultdict
 import pytest
 
 from humo_data.dataset_ops.config import load_ops_config
-from humo_data.dataset_ops.splits import assign, hash_split, run_split, split_pattern
+from humo_data.dataset_ops.splits import assign, hash_split, run_split
 from humo_data.io.dataset import open_dataset
+from humo_data.io.splits import split_pattern
 from humo_data.io.validate import validate_dataset
 from tests.dataset_ops.synthetic import synthetic_rows, write_dataset
 
