@@ -52,6 +52,11 @@ class CaptionStage(Stage[CaptionsConfig]):
     optional_inputs = FACT_COLUMNS
     outputs = ("caption", "caption_backend", "caption_prompt_version", "caption_reason")
 
+    def __init__(self, config: CaptionsConfig):
+        super().__init__(config)
+        # a model loads once per actor; the template writes from the row's facts, so tasks serve
+        self.actor = config.backend != "template"
+
     def setup(self) -> None:
         if self.config.backend == "vllm":
             raise ValueError(

@@ -33,7 +33,7 @@ from humo_data.identity.config import KIND_RANK
 from humo_data.io.dataset import Dataset
 from humo_data.io.shards import SIDE_PREFIX, merge_side, read_triplets, side_table_name, write_side_table
 from humo_data.io.store import Store
-from humo_data.jobs.plan import CurationPlan
+from humo_data.jobs.plan import CurationPlan, captions_hash
 from humo_data.media.audio import decode_audio_bytes, pcm_to_bytes
 from humo_data.media.frames import frames_from_clip
 from humo_data.schema import conform
@@ -217,6 +217,8 @@ def run_reruns(ds: Dataset, plan: CurationPlan, stats: dict[str, Any] | None = N
     cfg = plan.config
     ran = []
     for stage in plan.stream:
+        if stage.name in plan.phase_stage_names:  # its phase reruns it over committed rows
+            continue
         name, h = stage.name, stage.output_hash()
         entries = pending_keys(ds, name, h)
         if not entries:
@@ -296,12 +298,6 @@ def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> int | None:
 
 
 # --- captions ---------------------------------------------------------------------------------------
-
-
-def captions_hash(cfg: CurateConfig) -> str:
-    return short_hash(
-        {"captions": cfg.captions.output_hash(), "alignment": cfg.caption_alignment.output_hash()}
-    )
 
 
 def run_captions_phase(ds: Dataset, plan: CurationPlan, stats: dict[str, Any] | None = None) -> int:

@@ -22,7 +22,7 @@ from humo_data.audio.stage import AudioStage
 from humo_data.captions.stage import CaptionStage
 from humo_data.clips.cutter import ClipCutStage, cut_config
 from humo_data.config import CurateConfig
-from humo_data.config_base import Resources
+from humo_data.config_base import Resources, short_hash
 from humo_data.faces.stage import FaceStage
 from humo_data.jobs.provenance import describe_weights
 from humo_data.media.probe import ProbeStage
@@ -78,6 +78,9 @@ class CurationPlan:
     captions_vllm: bool = False
     #: stages the config left out, and why
     skipped: dict[str, str] = field(default_factory=dict)
+    #: template captions written in the stream (no model, no survivors-only gate needed): the
+    #: captions phase then has nothing to do for new rows, and still reruns changed ones
+    captions_in_stream: bool = False
 
     @classmethod
     def build(cls, cfg: CurateConfig) -> CurationPlan:
@@ -90,8 +93,9 @@ class CurationPlan:
         captions = _enabled(
             CAPTION_STAGES, cfg, present, skipped, exclude={"captions"} if captions_vllm else set()
         )
-        plan = cls(cfg, ProbeStage(cfg.probe), ClipCutStage(cut_config(cfg)), stream, captions,
-                   captions_vllm, skipped)  # fmt: skip
+        in_stream = [s for s in captions if s.name == "captions"] if template_captions_in_stream(cfg) else []
+        plan = cls(cfg, ProbeStage(cfg.probe), ClipCutStage(cut_config(cfg)), stream + in_stream, captions,
+                   captions_vllm, skipped, bool(in_stream))  # fmt: skip
         plan.check()
         return plan
 
@@ -99,10 +103,11 @@ class CurationPlan:
     def check(self) -> None:
         """Every stage's inputs come from an earlier stage or the source; outputs are schema
         columns; names are unique."""
-        names = [s.name for s in (self.probe, self.cut, *self.stream, *self.captions)]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise PlanError(f"stage names must be unique in a plan: {dupes} appear twice")
+        for group in ([self.probe, self.cut, *self.stream], self.captions):
+            names = [s.name for s in group]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise PlanError(f"stage names must be unique in a phase: {dupes} appear twice")
         check_stages([self.probe, self.cut, *self.stream], SOURCE_COLUMNS)
         committed = (*triplet_schema().names, *REBUILT_COLUMNS)
         check_stages(self.captions, committed)
@@ -117,9 +122,18 @@ class CurationPlan:
     def stream_names(self) -> list[str]:
         return [s.name for s in self.stream]
 
+    @property
+    def phase_stage_names(self) -> set[str]:
+        """Stages a later phase owns (a stream stage of that name is that phase's work done early)."""
+        return {s.name for s in self.captions}
+
     def stream_hashes(self) -> dict[str, str]:
-        """Stage hashes a freshly streamed triplet shard reflects (recorded on the shard)."""
-        return {s.name: s.output_hash() for s in self.stream}
+        """Stage hashes a freshly streamed triplet shard reflects (recorded on the shard); captions
+        written in the stream count as the captions phase done."""
+        hashes = {s.name: s.output_hash() for s in self.stream if s.name not in self.phase_stage_names}
+        if self.captions_in_stream:
+            hashes["captions"] = captions_hash(self.config)
+        return hashes
 
     def describe(self) -> list[StageInfo]:
         """Every stage and phase in order, with its backend, resources, weights and columns."""
@@ -157,6 +171,26 @@ class CurationPlan:
         for name, why in self.skipped.items():
             out.append(StageInfo("-", name, "-", note=why))
         return out
+
+
+def captions_hash(cfg: CurateConfig) -> str:
+    """What the captions phase's output depends on: the captioner and the caption-frame score."""
+    return short_hash(
+        {"captions": cfg.captions.output_hash(), "alignment": cfg.caption_alignment.output_hash()}
+    )
+
+
+def template_captions_in_stream(cfg: CurateConfig) -> bool:
+    """Template captions need no model and no survivors-only gate, so the stream writes them (and
+    the captions phase, with its Ray start-up and a decode of every stored clip, is skipped), unless
+    a caption-frame score must follow them or only stage-1 candidates are to be captioned."""
+    c = cfg.captions
+    return (
+        c.enabled
+        and c.backend == "template"
+        and not c.only_stage1_candidates
+        and not cfg.caption_alignment.enabled
+    )
 
 
 def _enabled(classes: tuple[type[Stage], ...], cfg: CurateConfig, present: set[str], skipped: dict[str, str],
