@@ -60,8 +60,8 @@ def pin_one_core() -> int:
 
 def clips_of(media: Path) -> pa.Table:
     """Live clip rows of the shared media, through the real cutter and faces stage."""
-    from humo_data.clips.cutter import cut_source
     from humo_data.config import load_config
+    from humo_data.jobs.plan import cut_source
 
     cfg = load_config("default", ["sync.enabled=true", "faces.enabled=true"])
     tables = [cut_source(str(media / f), cfg) for f in FILES if (media / f).exists()]

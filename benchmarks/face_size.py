@@ -38,9 +38,9 @@ import typer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from humo_data.clips.cutter import cut_source  # noqa: E402
 from humo_data.config import load_config  # noqa: E402
 from humo_data.faces.stage import FaceStage  # noqa: E402
+from humo_data.jobs.plan import cut_source  # noqa: E402
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "face_size.json"

@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from humo_data.captions import CaptionsConfig, CaptionStage  # noqa: E402
-from humo_data.clips.cutter import cut_source  # noqa: E402
 from humo_data.config import load_config  # noqa: E402
+from humo_data.jobs.plan import cut_source  # noqa: E402
 from humo_data.media.frames import decode_frames  # noqa: E402
 from humo_data.quality import FaceQualityStage, QualityConfig, QualityStage  # noqa: E402
 from humo_data.quality.config import TextConfig  # noqa: E402

@@ -57,8 +57,8 @@ def pin_one_core() -> int:
 
 def clip_waves(media: Path) -> list[tuple[str, float, np.ndarray]]:
     """(file, clip start s, 16 kHz clip audio) of every live clip the cutter makes."""
-    from humo_data.clips.cutter import cut_source
     from humo_data.config import load_config
+    from humo_data.jobs.plan import cut_source
 
     cfg = load_config("default")
     out = []

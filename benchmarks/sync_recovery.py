@@ -41,8 +41,8 @@ SR, FPS, WIDE = 16000, 25.0, 1.0
 
 
 def clips(media: Path, names: tuple[str, ...], max_seconds: float) -> list[dict]:
-    from humo_data.clips.cutter import cut_source
     from humo_data.config import load_config
+    from humo_data.jobs.plan import cut_source
 
     cfg = load_config(
         "default",

@@ -31,9 +31,9 @@ TALKING = (
 
 
 def clip_rows(media: Path) -> list[dict]:
-    from humo_data.clips.cutter import cut_source
     from humo_data.config import load_config
     from humo_data.faces.stage import FaceStage
+    from humo_data.jobs.plan import cut_source
 
     cfg = load_config("default", ["clips.max_seconds=3.88"])
     rows = []

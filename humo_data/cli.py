@@ -56,6 +56,7 @@ def curate(
     from humo_data.io.sources import SourcesError
     from humo_data.io.store import StoreError
     from humo_data.jobs.curate import ResumeConflict, run_curate
+    from humo_data.jobs.plan import PlanError
     from humo_data.ray_compute import ClusterUnavailable, ResourcePlanError
 
     try:
@@ -67,6 +68,8 @@ def curate(
         LeaseHeld,
         StoreError,
         ResourcePlanError,
+        PlanError,
+        FileNotFoundError,  # a stage's preflight: a model or package it needs is not installed
     ) as err:
         _fail(str(err))
     if summary.ok and cfg.dataset.after_curate:  # operations take the lease curate has released

@@ -7,7 +7,7 @@ module with the command line):
 
     foundation   config_base registry ids columns < schema ray_config < schema_docs stage_stats
     sections     <package>.config (pure settings: config_base and their own package only)
-    io < media < stage < shots < capabilities (clips quality faces audio sync identity captions)
+    io < media < stage < shots probe < capabilities (clips quality faces audio sync identity captions)
     composition  config (assembles the sections)
     ray_compute report < jobs humoset < dataset_ops train < command line (cli, <package>.cli)
 """
@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
     "io": 4,
     "media": 5,
     "stage": 6,
-    "shots": 7,
+    **dict.fromkeys(("shots", "probe"), 7),
     **dict.fromkeys(("clips", "quality", "faces", "audio", "sync", "identity", "captions"), 8),
     "config": 9,
     **dict.fromkeys(("ray_compute", "report"), 10),

@@ -166,7 +166,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
     outputs = (
         "clip_id", "shot_index", "clip_index", "start_time", "end_time", "fps", "num_frames", "width",
         "height", "video", "video_codec", "has_audio", "audio", "audio_format", "audio_sample_rate",
-        "audio_offset_frames", "shot_backend", "stage1", "stage2",
+        "audio_offset_frames", "shot_backend", "stage1", "stage2", "source_interlaced",
         # hand-off to later stages: sampled stills, per-frame motion, audio with a margin
         "_frames", "_motion", "_audio_pcm", "_audio_margin",
         # bookkeeping: what each source produced, and what it lost without a row
@@ -565,21 +565,3 @@ def cut_config(cfg, clips: ClipsConfig | None = None) -> CutConfig:
     return CutConfig(
         shots=cfg.shots, clips=clips or cfg.clips, frames=cfg.frames, audio_margin_seconds=margin
     )
-
-
-def cut_source(uri: str, cfg=None) -> pa.Table:  # noqa: F821 - pyarrow imported inside
-    """Probe and cut one file in this process: the working table later stages receive (clip rows
-    with ``_frames``, ``_motion``, ``_audio_pcm``; reject rows; the ``done`` marker). For tests,
-    notebooks and benchmarks of single stages; the job runs the same stages on Ray."""
-    import pyarrow as pa
-
-    from humo_data.config import CurateConfig
-    from humo_data.io.sources import source_size
-    from humo_data.media.probe import ProbeStage
-    from humo_data.stage import rows_to_table
-
-    cfg = cfg or CurateConfig()
-    source = {"source_uri": str(uri), "_kind": "source", "_source_size": source_size(str(uri))}
-    rows = ProbeStage(cfg.probe).process([source])
-    tables = list(ClipCutStage(cut_config(cfg))(rows_to_table(rows)))
-    return pa.concat_tables(tables) if tables else rows_to_table([])

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from humo_data.audio.stage import AudioStage
 from humo_data.captions.stage import CaptionStage
 from humo_data.clips.cutter import ClipCutStage, cut_config
@@ -25,9 +27,9 @@ from humo_data.config import CurateConfig
 from humo_data.config_base import Resources, short_hash
 from humo_data.faces.stage import FaceStage
 from humo_data.jobs.provenance import describe_weights
-from humo_data.media.probe import ProbeStage
+from humo_data.probe.stage import ProbeStage
 from humo_data.quality import AestheticStage, CaptionAlignmentStage, FaceQualityStage, QualityStage
-from humo_data.schema import triplet_schema, work_schema
+from humo_data.schema import rows_to_table, triplet_schema, work_schema
 from humo_data.stage import Stage
 from humo_data.sync.stage import SyncStage
 
@@ -294,3 +296,26 @@ def _short(path: str) -> str:
     if "site-packages" in parts:
         return "(installed) " + "/".join(parts[parts.index("site-packages") + 1 :])
     return path
+
+
+def cut_source(uri: str, cfg: CurateConfig | None = None) -> pa.Table:
+    """Probe and cut one file in this process: the working table later stages receive (clip rows
+    with ``_frames``, ``_motion``, ``_audio_pcm``; reject rows; the ``done`` marker). For tests,
+    notebooks and benchmarks of single stages; the job runs the same stages on Ray."""
+    from humo_data.io.sources import source_size
+
+    cfg = cfg or CurateConfig()
+    source = {"source_uri": str(uri), "_kind": "source", "_source_size": source_size(str(uri))}
+    rows = ProbeStage(cfg.probe).process([source])
+    tables = list(ClipCutStage(cut_config(cfg))(rows_to_table(rows)))
+    return pa.concat_tables(tables) if tables else rows_to_table([])
+
+
+def run_source(uri: str, cfg: CurateConfig | None = None) -> pa.Table:
+    """The streaming pass on one file in this process, every stage of the plan in order: the rows
+    the job's shard writer would receive (measure a stage on these, not on rows built another way)."""
+    plan = CurationPlan.build(cfg or CurateConfig())
+    table = cut_source(uri, plan.config)
+    for stage in plan.stream:
+        table = stage(table)
+    return table

@@ -22,7 +22,7 @@ from humo_data.io.shard_sink import ShardSink
 from humo_data.io.sources import SourceRef
 from humo_data.io.store import Store
 from humo_data.jobs.plan import CurationPlan, stage_manifest_info
-from humo_data.media.probe import ProbeStage
+from humo_data.probe.stage import ProbeStage
 
 SINK_CPUS = 0.25  # shard writing is I/O: many small tasks, little CPU
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from humo_data.media.audio import clip_window
-from humo_data.sync.backends import SYNC_BACKENDS, SyncInput, SyncResult, SyncScorer
+from humo_data.sync.base import SYNC_BACKENDS, SyncInput, SyncResult, SyncScorer
 from humo_data.sync.mfcc import mfcc
 from humo_data.sync.scores import lse_scores, pairwise_offset_distances
 from humo_data.sync.syncnet_model import SyncNet, load_syncnet

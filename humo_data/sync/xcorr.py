@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from humo_data.sync.backends import SYNC_BACKENDS, SyncInput, SyncResult, SyncScorer, audio_frames
+from humo_data.sync.base import SYNC_BACKENDS, SyncInput, SyncResult, SyncScorer, audio_frames
 from humo_data.sync.scores import score_curve_offset
 from humo_data.sync.track import mouth_opening, track_face
 

@@ -17,8 +17,8 @@ from humo_data.audio.diarization.pyannet import PyanNet, read_specs
 from humo_data.audio.diarization.pyannote_numpy import whisperx_model_path
 from humo_data.audio.diarization.torch_zip import read_checkpoint
 from humo_data.audio.stage import AudioStage
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
+from humo_data.jobs.plan import cut_source
 from humo_data.media.audio import decode_audio_bytes
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from tests.shared_media import media_file, needs_media

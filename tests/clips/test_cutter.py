@@ -6,7 +6,7 @@ from humo_data.clips.cutter import ClipCutStage, CutConfig
 from humo_data.config import load_config
 from humo_data.media.encode import decode_audio
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
-from humo_data.media.probe import ProbeStage
+from humo_data.probe.stage import ProbeStage
 
 
 def test_audio_ending_early_gives_zero_padded_clips(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from humo_data.clips.cutter import ClipCutStage, CutConfig
 from humo_data.config import load_config
 from humo_data.media.frames import decode_frames
-from humo_data.media.probe import ProbeStage
+from humo_data.probe.stage import ProbeStage
 from tests.clips.damaged_copies import (
     TALKING,
     combing,

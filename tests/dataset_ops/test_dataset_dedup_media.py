@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.dataset_ops.config import DedupConfig
 from humo_data.dataset_ops.neardup import META_COLUMNS, find_near_duplicates, reject_detail
 from humo_data.dataset_ops.signatures import compute_signature
+from humo_data.jobs.plan import cut_source
 from humo_data.jobs.stream import clip_stages
 from tests.dataset_ops.uploads import COPIES, make_upload
 from tests.shared_media import media_file, needs_media

@@ -9,12 +9,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.stage import FaceStage
 from humo_data.identity.config import IdentityConfig
 from humo_data.identity.job import identity_table
+from humo_data.jobs.plan import cut_source
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.report.faces_section import section, svg_histogram
 from tests.faces.face_rows import concat_clips

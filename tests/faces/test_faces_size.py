@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.faces.stage import FaceStage
+from humo_data.jobs.plan import cut_source
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from tests.shared_media import media_file, needs_media
 

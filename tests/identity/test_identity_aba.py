@@ -11,12 +11,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.stage import FaceStage
 from humo_data.identity.config import IdentityConfig
 from humo_data.identity.job import identity_table, run_identity
+from humo_data.jobs.plan import cut_source
 from tests.faces.face_rows import concat_clips
 from tests.identity.stage_rows import features_from_stage
 from tests.shared_media import media_file, needs_media

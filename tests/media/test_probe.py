@@ -10,7 +10,8 @@ import pytest
 from humo_data.config import ProbeConfig
 from humo_data.io.sources import MISSING_SIZE
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
-from humo_data.media.probe import ProbeStage, probe_media
+from humo_data.media.probe import probe_media
+from humo_data.probe.stage import ProbeStage
 from humo_data.stage import rows_to_table
 from tests.fault_corpus import ODD_NAMES, VALID_PROPERTIES, make_fault_corpus
 from tests.shared_media import MEDIA, needs_media

@@ -11,7 +11,7 @@ import pytest
 
 from humo_data.config import load_config
 from humo_data.jobs import plan as plan_module
-from humo_data.jobs.plan import SOURCE_COLUMNS, CurationPlan, PlanError, check_stages
+from humo_data.jobs.plan import SOURCE_COLUMNS, CurationPlan, PlanError, captions_hash, check_stages
 from humo_data.quality.config import QualityConfig
 from humo_data.stage import Stage
 from tests.pipeline.conftest import REPO
@@ -36,7 +36,9 @@ def test_default_and_gpu_plans_list_every_stage_in_order():
         plan = CurationPlan.build(load_config(profile))
         names = [s.name for s in plan.stream]
         assert names == [
-            n for n in ("quality", "aesthetic", "faces", "face_quality", "audio", "sync") if n in names
+            n
+            for n in ("quality", "aesthetic", "faces", "face_quality", "audio", "sync", "captions")
+            if n in names
         ]
         assert len(set(names)) == len(names)
         infos = {i.name: i for i in plan.describe()}
@@ -51,6 +53,13 @@ def test_default_and_gpu_plans_list_every_stage_in_order():
     assert infos["sync"].weights == {"weights": "/weights/syncnet/syncnet_v2.model"}  # named, not guessed
     default = CurationPlan.build(load_config("default"))
     assert default.skipped == {"aesthetic": "off", "caption_alignment": "off"}
+    # template captions need no model: written in the stream, as a task stage; the phase keeps its
+    # copy to rerun changed rows, and the stream's rows count as captioned by it
+    assert (
+        default.captions_in_stream and default.stream[-1].name == "captions" and not default.stream[-1].actor
+    )
+    assert default.stream_hashes()["captions"] == captions_hash(default.config)
+    assert not gpu.captions_in_stream and gpu.captions[0].actor
 
 
 def test_a_stage_reading_what_no_earlier_stage_produces_fails_at_plan_time(monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from humo_data.captions import CaptionsConfig, CaptionStage
-from humo_data.clips.cutter import cut_source
+from humo_data.jobs.plan import cut_source
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.quality import QualityConfig, QualityStage
 from humo_data.report.quality_section import section, svg_histogram

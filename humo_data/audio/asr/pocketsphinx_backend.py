@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from humo_data.audio.asr import ASR_BACKENDS, AsrBackend, AsrResult, Word, compression_ratio
+from humo_data.audio.asr.base import ASR_BACKENDS, AsrBackend, AsrResult, Word, compression_ratio
 from humo_data.audio.config import AsrConfig
 
 SR = 16000

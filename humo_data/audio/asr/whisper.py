@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humo_data.audio.asr import ASR_BACKENDS, AsrBackend, AsrResult, Word, compression_ratio
+from humo_data.audio.asr.base import ASR_BACKENDS, AsrBackend, AsrResult, Word, compression_ratio
 from humo_data.audio.config import AsrConfig
 
 

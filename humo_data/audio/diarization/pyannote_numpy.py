@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from humo_data.audio.config import DiarizationConfig
-from humo_data.audio.diarization import DIARIZERS, Diarizer
 from humo_data.audio.diarization.activity import Geometry
+from humo_data.audio.diarization.base import DIARIZERS, Diarizer
 from humo_data.audio.diarization.pyannet import PyanNet
 
 WHISPERX_ASSET = ("assets", "pytorch_model.bin")

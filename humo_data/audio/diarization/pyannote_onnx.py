@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from humo_data.audio.config import DiarizationConfig
-from humo_data.audio.diarization import DIARIZERS, Diarizer
 from humo_data.audio.diarization.activity import Geometry
+from humo_data.audio.diarization.base import DIARIZERS, Diarizer
 
 SR = 16000
 CHUNK_SAMPLES = 10 * SR

@@ -6,29 +6,13 @@ vocals = sep.separate(wave, vad_probs)     # 16 kHz mono in, 16 kHz mono out, sa
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import numpy as np
-
 from humo_data.audio.config import SeparationConfig
-from humo_data.registry import Registry
+from humo_data.audio.separation.base import (
+    SEPARATORS,
+    Separator,
+)
 
-
-class Separator:
-    backend_name: ClassVar[str] = "separator"
-    #: True for a learned vocal separator, whose vocals the VAD may find more speech in than the mix;
-    #: False for an enhancer: the speech it measures never exceeds what the VAD heard in the mix
-    reveals_speech: ClassVar[bool] = True
-
-    def __init__(self, config: SeparationConfig):
-        self.config = config
-
-    def separate(self, wave: np.ndarray, vad_probs: np.ndarray) -> np.ndarray:
-        """Vocals of ``wave`` (16 kHz mono); ``vad_probs`` are the mix's 32 ms speech probabilities."""
-        raise NotImplementedError
-
-
-SEPARATORS: Registry[Separator] = Registry("separation")
+__all__ = ["SEPARATORS", "Separator", "build_separator"]  # fmt: skip
 
 
 def build_separator(config: SeparationConfig) -> Separator | None:

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import signal
 from scipy.ndimage import uniform_filter
 
-from humo_data.audio.separation import SEPARATORS, Separator
+from humo_data.audio.separation.base import SEPARATORS, Separator
 from humo_data.audio.vad import WINDOW
 
 N_FFT, HOP = 512, 128

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import signal
 
 from humo_data.audio.config import SeparationConfig
-from humo_data.audio.separation import SEPARATORS, Separator
+from humo_data.audio.separation.base import SEPARATORS, Separator
 from humo_data.media.audio import resample
 
 SR = 16000
