@@ -19,6 +19,14 @@ class RayConfig(StrictModel):
         8, ge=1, description="Sources decoded at once (the cut stage's task pool); caps memory of the stream."
     )
 
+    in_process_max_shards: int = Field(
+        8,
+        ge=0,
+        description="Grouped phases (identity) over at most this many shards run in the driver with the "
+        "same functions instead of as a Ray dataset (whose start-up costs more than the work on small "
+        "inputs). 0 = always on Ray.",
+    )
+
     unhashed: ClassVar[frozenset[str]] = frozenset(
-        {"address", "num_cpus", "object_store_memory", "max_sources_in_flight"}
+        {"address", "num_cpus", "object_store_memory", "max_sources_in_flight", "in_process_max_shards"}
     )

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from humo_data import stage_stats
@@ -259,6 +260,26 @@ def _write_identity_group(batch: pa.Table, store_spec: dict[str, Any], stage_has
     return pa.table({"record": [json.dumps(record)]})
 
 
+def _identity_in_process(
+    ds: Dataset, features: list[dict[str, Any]], cfg: CurateConfig
+) -> list[dict[str, Any]]:
+    """The identity pass here, on a few feature shards: the same functions as the Ray job
+    (``identity_table``) without starting a Ray dataset, two shuffles and an actor pool."""
+    from humo_data.identity.job import identity_table
+
+    spec = ds.store.spec()
+    faces = _read_features(
+        pa.table({"path": [f["path"] for f in features], "key": [f["key"] for f in features]}), spec
+    )
+    out = identity_table(faces, cfg.identity)
+    records = []
+    for key in sorted(set(out.column("_shard").to_pylist())):
+        group = out.filter(pc.equal(out.column("_shard"), key))
+        result = _write_identity_group(group, spec, cfg.identity.output_hash())
+        records += [json.loads(r) for r in result.column("record").to_pylist()]
+    return records
+
+
 def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> int | None:
     """The grouped identity pass; returns the clips with faces it saw, or None when it did not run
     (off, or nothing it depends on changed)."""
@@ -267,13 +288,15 @@ def run_identity_phase(ds: Dataset, cfg: CurateConfig) -> int | None:
     h = identity_inputs_hash(ds, cfg)
     if ds.manifest.get("phases", {}).get("identity", {}).get("hash") == h:
         return None
-    import ray
-
-    from humo_data.identity.job import run_identity
-
     features = [{"path": e["path"], "key": e["key"]} for e in ds.shards("features/faces")]
     records: list[dict[str, Any]] = []
-    if features:
+    if features and len(features) <= cfg.ray.in_process_max_shards:
+        records = _identity_in_process(ds, features, cfg)
+    elif features:
+        import ray
+
+        from humo_data.identity.job import run_identity
+
         spec = ds.store.spec()
         faces = ray.data.from_items(features, override_num_blocks=len(features)).map_batches(
             _read_features, fn_kwargs={"store_spec": spec}, batch_size=1, batch_format="pyarrow"

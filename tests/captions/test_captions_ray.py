@@ -44,11 +44,14 @@ def table() -> pa.Table:
     return rows_to_table(rows)
 
 
-def test_caption_stage_runs_as_an_actor_pool(ray_local, table):
+def test_template_captions_run_as_tasks_and_a_model_as_an_actor_pool(ray_local, table):
+    """The template writes from each row's facts (no model to load once): Ray tasks, as in the stream;
+    a captioner with a model is an actor pool."""
     from humo_data.ray_compute import map_stage
 
     stage = CaptionStage(CaptionsConfig(enabled=True))
-    assert stage.actor
+    assert not stage.actor
+    assert CaptionStage(CaptionsConfig(enabled=True, backend="transformers", model_dir="m")).actor
     ds = map_stage(ray_local.data.from_arrow(table), stage)
     got = pa.concat_tables([ray_local.get(r) for r in ds.to_arrow_refs()]).sort_by("clip_id").to_pylist()
     assert [r["clip_id"] for r in got] == ["c0", "c1", "c2", "c3"]

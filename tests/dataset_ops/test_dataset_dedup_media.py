@@ -1,7 +1,7 @@
 """Near-duplicates made from real clips collapse to one clip per window, and the clip that stays is
 the original's; different windows of the same talking-head video (same person, same room) stay
 distinct. No Ray: the real cutter cuts each upload and the streaming pass's quality and face stages
-(clip_stages, audio and sync off) fill the columns the keep order reads, the real signatures decode
+(jobs.plan.run_source: the plan's stream, audio and sync off) fill the columns the keep order reads, the real signatures decode
 the stored clips, and the in-memory runner uses the same index, verification, grouping and
 selection as the dedup job."""
 
@@ -13,8 +13,7 @@ from humo_data.config import load_config
 from humo_data.dataset_ops.config import DedupConfig
 from humo_data.dataset_ops.neardup import META_COLUMNS, find_near_duplicates, reject_detail
 from humo_data.dataset_ops.signatures import compute_signature
-from humo_data.jobs.plan import cut_source
-from humo_data.jobs.stream import clip_stages
+from humo_data.jobs.plan import run_source
 from tests.dataset_ops.uploads import COPIES, make_upload
 from tests.shared_media import media_file, needs_media
 
@@ -45,12 +44,9 @@ def clips(tmp_path_factory) -> list[dict]:
     path = make_upload(other, tmp / "other_trim_crop.mp4", trim=0.7, vf="crop=iw*0.9:ih*0.9", bitrate="300k")
     uploads.append(("other", "trim0.7_crop10", path, 0.7))
     cfg = load_config("default", [f"clips.max_seconds={WINDOW}", "audio.enabled=false", "sync.enabled=false"])
-    stages = clip_stages(cfg)
     out = []
     for video, copy, path, offset in uploads:
-        table = cut_source(str(path), cfg)
-        for stage in stages:
-            table = stage(table)
+        table = run_source(str(path), cfg)
         for row in table.to_pylist():
             assert row["_kind"] != "clip" or not row["_reject_reason"], (copy, row["_reject_detail"])
             if row["_kind"] == "clip":
