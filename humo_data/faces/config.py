@@ -110,9 +110,10 @@ class FacesConfig(StrictModel):
     crop_format: Literal["jpeg", "png"] = Field("jpeg", description="Encoding of the crop images.")
     crop_quality: int = Field(90, ge=1, le=100, description="JPEG quality of the crops.")
     context_backend: str = Field(
-        "histogram",
-        description="Context descriptor of the frame around the face: 'histogram' (colour histogram + "
-        "layout thumbnail, no model) or 'open_clip' (image embedding from context_weights).",
+        "surround",
+        description="Context descriptor around the face: 'surround' (face-relative CIELAB cells, no model; "
+        "the identity pass's same-set-and-clothes check), 'histogram' (earlier default: colour histogram + "
+        "layout of the whole frame) or 'open_clip' (image embedding from context_weights).",
     )
     context_weights: str | None = Field(None, description="open_clip: local weights file or local-dir: path.")
     context_arch: str = Field(

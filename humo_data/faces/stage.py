@@ -55,8 +55,8 @@ class ClipFaces:
 
 class FaceStage(Stage[FacesConfig]):
     name = "faces"
-    inputs = ("_frames", "width", "height", "source_width", "source_height", "shot_index", "start_time",
-              "end_time")  # fmt: skip
+    inputs = ("_frames", "_motion", "width", "height", "source_width", "source_height", "shot_index",
+              "start_time", "end_time")  # fmt: skip
     #: the quality stage's content region (letterbox bars cropped), when it ran
     optional_inputs = ("quality_border",)
     outputs = ("face_count", "people_count", "face_track", "face_backend", "_features_faces")
@@ -192,6 +192,8 @@ class FaceStage(Stage[FacesConfig]):
             "main_embedding": embeddings[0].tolist() if groups else None,
             "track_embeddings": [e.tolist() for e in embeddings],
             "crops": [],
+            # the cutter's per-frame motion, carried for the identity pass's same-footage check
+            "motion": c.row.get("_motion"),
         }
         return out
 

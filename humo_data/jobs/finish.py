@@ -11,7 +11,9 @@ the old file and the merged side tables are dropped in the same commit.
 Flags (a subset gate keeps the row; only a reject removes it). They are derived here, from the
 gate columns, every time finish runs, and never read back, so reruns and changed settings cannot
 leave stale flags:
-- stage1: a caption, and a reference of at least ``identity.min_reference_kind``;
+- stage1: a caption, and a reference of at least ``identity.min_reference_kind`` in the one
+  order of identity/config.py (cross_source > cross_shot > same_shot > same_clip; the default
+  cross_shot takes both other-context kinds);
 - stage2: stage1, the clip has audio, the audio stage ran and its gates passed (``audio_gate``
   null, ``speech_backend`` set), and the sync stage ran and passed (``sync_gate`` null,
   ``sync_backend`` set). ``stage2_reason`` names the first gate that failed (an audio or sync gate
@@ -49,7 +51,7 @@ from humo_data.io.store import Store
 from humo_data.schema import FEATURE_TABLES, triplet_schema
 
 #: bumped when the flag rule changes, so the next finish re-derives every shard's flags
-FLAGS_VERSION = "gates-v1"
+FLAGS_VERSION = "gates-v1+kinds-v2"  # kinds-v2: one strict kind order (identity/config.py)
 
 
 # --- flags --------------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from humo_data.identity.config import KIND_RANK, KINDS
 from humo_data.io.dataset import open_dataset
 from humo_data.media.frames import decode_image, encode_image, frames_from_clip
 
-KINDS = ("cross_shot", "cross_source", "same_shot", "same_clip")
 SCAN = ["clip_id", "people_count", "face_count", "identity_id", "reference_kind", "reference_images",
         "face_backend", "reference_backend", "stage1", "stage1_reason"]  # fmt: skip
 THUMB = 160
@@ -125,13 +125,12 @@ def _summary(scan: _Scan) -> str:
 
 
 def _kinds_table(scan: _Scan, min_kind: str) -> str:
-    order = list(KINDS)
-    limit = order.index(min_kind) if min_kind in order else 0
+    need = KIND_RANK.get(min_kind, max(KIND_RANK.values()))  # the rule finish applies
     head = "<tr><th>kind</th><th>clips (best kind)</th><th>references</th><th>counts for stage 1</th></tr>"
     body = "".join(
         f"<tr><td>{k}</td><td>{scan.best.get(k, 0)}</td><td>{scan.per_ref.get(k, 0)}</td>"
-        f"<td>{'yes' if i <= limit else 'no'}</td></tr>"
-        for i, k in enumerate(order)
+        f"<td>{'yes' if KIND_RANK[k] >= need else 'no'}</td></tr>"
+        for k in KINDS
     )
     body += f"<tr><td>none</td><td>{scan.best.get('none', 0)}</td><td>0</td><td>no</td></tr>"
     return (

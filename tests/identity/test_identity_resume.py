@@ -102,4 +102,5 @@ def test_sigkill_during_identity_then_resume(tmp_path):
     want = {r["clip_id"]: _light(r) for r in expected.to_pylist()}
     assert len(got) == 4 and got == want
     kinds = pc.value_counts(expected.column("reference_kind")).to_pylist()
-    assert {k["values"] for k in kinds} == {"cross_shot", "cross_source"}
+    # A: cross_shot; B: its own frames (b.mp4 is another part of the same recording: not another context)
+    assert {k["values"] for k in kinds} == {"cross_shot", "same_clip"}

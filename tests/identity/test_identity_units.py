@@ -52,12 +52,15 @@ def test_index_never_merges_two_identities_of_one_source_nor_chains():
     assert again == ids
 
 
-def _cand(kind, clip, emb, ctx=None, yaw=0.0, source="s"):
+_TIMES = iter(range(10**6))
+
+
+def _cand(kind, clip, emb, ctx=None, yaw=0.0, source="s", time=None):
     return refs.Candidate(
         kind,
         clip,
         source,
-        1.0,
+        float(next(_TIMES) * 10 if time is None else time),  # distinct moments unless given
         b"x",
         [0, 0, 1, 1],
         yaw,
@@ -112,9 +115,13 @@ def test_reference_kinds_within_and_across_sources():
     ann0, ann1, ann_bob, bob, cid0, cid_near, cid_far, faceless, bob2a, bob2b = (out[i] for i in ids)
     assert ann0["reference_kind"] == "cross_shot"
     assert {r["source_clip_id"] for r in ann0["reference_images"]} == {ids[2]}  # ann in shot 1
-    # bob's main-face clip: bob's other appearance in src1 is a second face in another shot
-    assert bob["reference_kind"] == "cross_shot"
-    assert bob["reference_images"][0]["source_clip_id"] == ids[2]
+    # bob's main-face clip: another recording of bob (src2) ranks first ...
+    assert bob["reference_kind"] == "cross_source"
+    assert {r["source_id"] for r in bob["reference_images"]} == {"src2"}
+    # ... and without it, bob's other appearance in src1 (a second face in another shot) is cross_shot
+    alone = _by_clip(identity_table(features_table([r for r in rows if r["source_id"] == "src1"]), cfg))
+    assert alone[ids[3]]["reference_kind"] == "cross_shot"
+    assert alone[ids[3]]["reference_images"][0]["source_clip_id"] == ids[2]
     assert ann_bob["identity_id"] == ann0["identity_id"] != bob["identity_id"]
     # src2's bob clips find bob in src1 through the dataset-wide index
     assert bob2a["identity_id"] == bob["identity_id"]
@@ -148,7 +155,15 @@ def test_no_reference_shows_another_person_and_reruns_agree():
         for ref in r["reference_images"]:
             assert person_of(ref["image"]) == main[r["clip_id"]]
             kinds[ref["kind"]] = kinds.get(ref["kind"], 0) + 1
-    assert kinds.get("cross_source", 0) > 0 and kinds.get("cross_shot", 0) > 0
+    assert kinds.get("cross_source", 0) > 0  # everyone has another recording: the best kind
+    alone = identity_table(features_table([r for r in rows if r["source_id"] == "src00"]), cfg)
+    local = [ref for r in alone.to_pylist() for ref in r["reference_images"]]
+    assert any(ref["kind"] == "cross_shot" for ref in local)
+    assert all(
+        person_of(ref["image"]) == main[r["clip_id"]]
+        for r in alone.to_pylist()
+        for ref in r["reference_images"]
+    )
     # one dataset-wide id per person
     ids = {}
     for r in out.to_pylist():
