@@ -28,6 +28,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from humo_data.faces.backends.base import Face, FaceBackend
 from humo_data.faces.config import FacesConfig
 from humo_data.registry import Registry
 
@@ -46,6 +47,10 @@ class ContextBackend:
     def describe(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
         """One descriptor per (RGB frame, face box)."""
         raise NotImplementedError
+
+    def face_box(self, face: Face, backend: FaceBackend) -> np.ndarray:
+        """The box ``describe`` takes for a detection (default: the detector's box)."""
+        return np.asarray(face.box, np.float32)
 
     @classmethod
     def similarity(cls, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -116,32 +121,57 @@ class SurroundContext(ContextBackend):
 
     Vector layout: ``[mask (N cells, 1 = seen), L (N), a (N), b (N)]``, unseen cells 0."""
 
-    grid: ClassVar[int] = 12
+    grid: ClassVar[int] = 16
     #: window from the face centre: left, right (face widths), up, down (face heights)
     extent: ClassVar[tuple[float, float, float, float]] = (1.2, 1.2, 0.9, 1.5)
     supersample: ClassVar[int] = 4  # pixels per cell side before averaging
     chroma_weight: ClassVar[float] = 2.0  # a/b spread less than L in CIELAB units
-    min_seen: ClassVar[float] = 0.75  # a cell counts as seen when this share of it is in the picture
+    min_seen: ClassVar[float] = 0.75  # a cell counts when this share of it is picture, not face
     min_common: ClassVar[float] = 0.5  # comparable when this share of the smaller seen set is shared
     min_cells: ClassVar[int] = 24
     channels: ClassVar[int] = 3
+    #: the face frame from the eyes: side = this x the distance of the eye centres (the median dlib
+    #: box is 2.32 of it on the shared talking heads), centre this far below the eyes (in sides)
+    eye_side: ClassVar[float] = 2.3
+    eye_drop: ClassVar[float] = 0.2
+
+    def face_box(self, face: Face, backend: FaceBackend) -> np.ndarray:
+        """A square face frame from the eye landmarks: a detector's box jitters by ~10% in size and
+        5% in place between copies of one frame (HOG's scale steps), eye landmarks by a pixel or two,
+        and the window is in face units, so copies line up. The detector's box when eyes are missing."""
+        lm = np.asarray(face.landmarks, np.float32).reshape(-1, 2)
+        box = np.asarray(face.box, np.float32)
+        if len(lm) <= max(*backend.left_eye, *backend.right_eye):
+            return box
+        left, right = lm[list(backend.left_eye)].mean(0), lm[list(backend.right_eye)].mean(0)
+        side = self.eye_side * float(np.linalg.norm(right - left))
+        if side < 0.5 * float(box[2] - box[0]):  # a profile: the eyes overlap
+            return box
+        cx, cy = (left + right) / 2 + np.array([0.0, self.eye_drop * side], np.float32)
+        return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+    @classmethod
+    def face_mask(cls) -> np.ndarray:
+        """Window pixels of the face box (grown by a pixel for the anti-alias blur and the bilinear
+        warp): never seen. Fixed, since the window is in face units."""
+        left, right, up, down = cls.extent
+        side = cls.grid * cls.supersample
+        x0, x1 = (left - 0.5) / (left + right) * side - 1, (left + 0.5) / (left + right) * side + 1
+        y0, y1 = (up - 0.5) / (up + down) * side - 1, (up + 0.5) / (up + down) * side + 1
+        centres = np.arange(side) + 0.5
+        return ((centres >= y0) & (centres <= y1))[:, None] & ((centres >= x0) & (centres <= x1))[None, :]
 
     @classmethod
     def face_cells(cls) -> np.ndarray:
-        """Boolean grid of the cells kept (not the face): fixed, since the window is in face units."""
-        left, right, up, down = cls.extent
-        centres = (np.arange(cls.grid) + 0.5) / cls.grid
-        u = centres * (left + right) - left  # face widths from the face centre
-        v = centres * (up + down) - up  # face heights
-        keep = np.ones((cls.grid, cls.grid), bool)
-        keep[np.ix_(np.abs(v) < 0.5, np.abs(u) < 0.5)] = False
-        return keep
+        """Cells in the descriptor: all but those the face covers entirely."""
+        g, s = cls.grid, cls.supersample
+        return ~cls.face_mask().reshape(g, s, g, s).all((1, 3))
 
     def describe(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        keep = self.face_cells()
-        return [self._one(rgb, np.asarray(box, np.float32), keep) for rgb, box in items]
+        keep, face = self.face_cells(), self.face_mask()
+        return [self._one(rgb, np.asarray(box, np.float32), keep, face) for rgb, box in items]
 
-    def _one(self, rgb: np.ndarray, box: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    def _one(self, rgb: np.ndarray, box: np.ndarray, keep: np.ndarray, face: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = content_box(rgb)
         picture = rgb[y0:y1, x0:x1]
         bx0, by0, bx1, by1 = (float(v) for v in box)
@@ -161,13 +191,13 @@ class SurroundContext(ContextBackend):
             np.ones(picture.shape[:2], np.float32), warp, (side, side), flags=cv2.INTER_NEAREST,
             borderMode=cv2.BORDER_CONSTANT, borderValue=0,
         )  # fmt: skip
+        inside[face] = 0.0  # the face never counts, not even in the cells it touches
         lab = cv2.cvtColor(window, cv2.COLOR_RGB2LAB).astype(np.float32)
         lab *= np.array([1.0, self.chroma_weight, self.chroma_weight], np.float32)
         g, s = self.grid, self.supersample
         weight = inside.reshape(g, s, g, s).sum((1, 3))
-        cells = (lab * inside[..., None]).reshape(g, s, g, s, 3).sum((1, 3)) / np.maximum(weight, 1)[
-            ..., None
-        ]
+        cells = (lab * inside[..., None]).reshape(g, s, g, s, 3).sum((1, 3))
+        cells /= np.maximum(weight, 1)[..., None]
         seen = (weight / (s * s) >= self.min_seen)[keep].astype(np.float32)
         values = cells[keep] * seen[:, None]
         return np.concatenate([seen, values.T.ravel()]).astype(np.float32)

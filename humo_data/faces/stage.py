@@ -297,7 +297,10 @@ class FaceStage(Stage[FacesConfig]):
         if not jobs:
             return
         contexts = self.context.describe(
-            [(clips[ci].frames[r[0]].rgb, clips[ci].face(r).box) for ci, _, r in jobs]
+            [
+                (clips[ci].frames[r[0]].rgb, self.context.face_box(clips[ci].face(r), self.backend))
+                for ci, _, r in jobs
+            ]
         )
         for (ci, t, ref), ctx in zip(jobs, contexts, strict=True):
             c = clips[ci]

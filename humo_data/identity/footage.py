@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import fftconvolve
 
 from humo_data.identity.config import IdentityConfig
 
@@ -111,48 +110,108 @@ def series_from_clips(
     return Series(first, out, step)
 
 
-def align(a: Series, b: Series, cfg: IdentityConfig) -> Alignment | None:
-    """The time shift at which ``b`` shows the same moments as ``a``, or None (not the same footage
-    over at least footage_min_overlap_seconds)."""
-    step = a.step
-    need = max(4, math.ceil(cfg.footage_min_overlap_seconds / step - 1e-9))
-    if len(a) < need or len(b) < need:
-        return None
-    ma, mb = np.isfinite(a.values), np.isfinite(b.values)
-    if ma.sum() < need or mb.sum() < need:
-        return None
-    # centred and scaled first (Pearson is invariant to both): the FFT sums stay well conditioned
-    xa = np.where(ma, a.values, 0.0).astype(np.float64)
-    xb = np.where(mb, b.values, 0.0).astype(np.float64)
-    xa = np.where(ma, (xa - xa[ma].mean()) / (xa[ma].std() + 1e-12), 0.0)
-    xb = np.where(mb, (xb - xb[mb].mean()) / (xb[mb].std() + 1e-12), 0.0)
-    fa, fb = ma.astype(np.float64), mb.astype(np.float64)
+@dataclass(frozen=True)
+class _Prepared:
+    """A series ready to correlate: mask, values standardised over the mask (Pearson ignores both
+    scale and offset; standardised, the FFT sums stay well conditioned), and their squares."""
 
-    def corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # index k: b[j] on a[j + k - (len(b) - 1)]
-        return fftconvolve(x, y[::-1], mode="full")
+    series: Series
+    mask: np.ndarray
+    x: np.ndarray
+    x2: np.ndarray
 
-    n = np.rint(corr(fa, fb))
-    sa, sb = corr(xa, fb), corr(fa, xb)
-    saa, sbb, sab = corr(xa * xa, fb), corr(fa, xb * xb), corr(xa, xb)
-    count = np.maximum(n, 1.0)
-    var_a = np.maximum(saa - sa * sa / count, 0.0)
-    var_b = np.maximum(sbb - sb * sb / count, 0.0)
-    r = (sab - sa * sb / count) / np.sqrt(np.maximum(var_a * var_b, 1e-300))
-    # a series scaled to unit spread: a still overlap has (almost) no variance left
-    ok = (n >= need) & (var_a > count * MIN_STD) & (var_b > count * MIN_STD)
+    @classmethod
+    def of(cls, series: Series) -> _Prepared:
+        m = np.isfinite(series.values)
+        x = np.where(m, series.values, 0.0).astype(np.float64)
+        if m.any():
+            x = np.where(m, (x - x[m].mean()) / (x[m].std() + 1e-12), 0.0)
+        return cls(series, m.astype(np.float64), x, x * x)
+
+
+class Aligner:
+    """Aligns target series against a fixed set of series (a pool of candidate crops), all of them
+    in one batched FFT per target: the pool's spectra are computed once per FFT size."""
+
+    def __init__(self, series: Sequence[Series], cfg: IdentityConfig):
+        self.cfg = cfg
+        self.items = [_Prepared.of(s) for s in series]
+        self.need = max(4, math.ceil(cfg.footage_min_overlap_seconds / cfg.footage_step_seconds - 1e-9))
+        self._spectra: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def _pool_spectra(self, n: int) -> tuple[np.ndarray, ...]:
+        if n not in self._spectra:
+            rev = [[p.mask[::-1], p.x[::-1], p.x2[::-1]] for p in self.items]
+            self._spectra[n] = tuple(
+                np.fft.rfft(np.stack([_pad(r[i], n) for r in rev]), n) for i in range(3)
+            )  # fmt: skip
+        return self._spectra[n]
+
+    def align(self, target: Series, only: Sequence[int] | None = None) -> list[Alignment | None]:
+        """Per pool series (or only those listed; None elsewhere): ``target``'s alignment with it."""
+        out: list[Alignment | None] = [None] * len(self.items)
+        cfg, need = self.cfg, self.need
+        wanted = [
+            i for i in (range(len(self.items)) if only is None else only)
+            if len(self.items[i].series) >= need and self.items[i].mask.sum() >= need
+        ]  # fmt: skip
+        a = _Prepared.of(target)
+        if not wanted or len(target) < need or a.mask.sum() < need:
+            return out
+        longest = max(len(p.series) for p in self.items)
+        n = 1 << int(math.ceil(math.log2(len(target) + longest - 1)))
+        fb, xb, x2b = (s[wanted] for s in self._pool_spectra(n))
+        fa, xa, x2a = (np.fft.rfft(v, n) for v in (a.mask, a.x, a.x2))
+
+        def corr(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+            return np.fft.irfft(u[None, :] * v, n)
+
+        count = np.rint(corr(fa, fb))
+        sa, sb = corr(xa, fb), corr(fa, xb)
+        saa, sbb, sab = corr(x2a, fb), corr(fa, x2b), corr(xa, xb)
+        for row, i in enumerate(wanted):
+            lb = len(self.items[i].series)
+            k = slice(0, len(target) + lb - 1)  # index k: b[j] on a[j + k - (lb - 1)]
+            found = _best(
+                count[row, k], sa[row, k], sb[row, k], saa[row, k], sbb[row, k], sab[row, k], need, cfg
+            )
+            if found is not None:
+                kbest, r, z, overlap = found
+                d = kbest - (lb - 1)
+                step = target.step
+                out[i] = Alignment(
+                    (target.first + d - self.items[i].series.first) * step, r, z, overlap * step
+                )
+        return out
+
+
+def _pad(v: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[: len(v)] = v
+    return out
+
+
+def _best(count, sa, sb, saa, sbb, sab, need: int, cfg: IdentityConfig):
+    """(shift index, r, z, overlap bins) of the strongest evidence, when it clears the config."""
+    n = np.maximum(count, 1.0)
+    var_a = np.maximum(saa - sa * sa / n, 0.0)
+    var_b = np.maximum(sbb - sb * sb / n, 0.0)
+    r = (sab - sa * sb / n) / np.sqrt(np.maximum(var_a * var_b, 1e-300))
+    # standardised series: a still overlap has (almost) no variance left
+    ok = (count >= need) & (var_a > n * MIN_STD) & (var_b > n * MIN_STD)
     if not ok.any():
         return None
-    z = np.where(ok, np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(np.maximum(n - 3, 1)), -np.inf)
+    z = np.where(ok, np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(np.maximum(count - 3, 1)), -np.inf)
     k = int(np.argmax(z))
     if not (r[k] >= cfg.footage_min_correlation and z[k] >= cfg.footage_min_evidence):
         return None
-    d = k - (len(b) - 1)
-    return Alignment(
-        offset=(a.first + d - b.first) * step,
-        correlation=float(r[k]),
-        evidence=float(z[k]),
-        overlap_seconds=float(n[k]) * step,
-    )
+    return k, float(r[k]), float(z[k]), float(count[k])
+
+
+def align(a: Series, b: Series, cfg: IdentityConfig) -> Alignment | None:
+    """The time shift at which ``b`` shows the same moments as ``a`` (time on a's timeline = time
+    on b's + offset), or None (not the same footage over at least footage_min_overlap_seconds)."""
+    return Aligner([b], cfg).align(a)[0]
 
 
 def still_start(series: Series, time: float, level: float) -> float | None:

@@ -39,7 +39,15 @@ from humo_data.faces.context import context_similarity
 from humo_data.identity import references as refs
 from humo_data.identity.cluster import centroid, cluster_tracks
 from humo_data.identity.config import IdentityConfig
-from humo_data.identity.footage import Alignment, Series, align, mapped_kind, moment, series_from_clips
+from humo_data.identity.footage import (
+    Aligner,
+    Alignment,
+    Series,
+    align,
+    mapped_kind,
+    moment,
+    series_from_clips,
+)
 from humo_data.schema import triplet_schema
 
 CLIP, IDENTITY, EXEMPLAR = "clip", "identity", "exemplar"
@@ -418,13 +426,15 @@ class _Pool:
         # copies among the pool: exemplars of other sources that look alike and whose motion aligns
         self.links: dict[int, list[tuple[int, float]]] = defaultdict(list)  # i -> [(j, time_i - time_j)]
         c = self.candidates
+        self.aligner = Aligner(self.series, cfg)
         if len(c) > 1 and c.context_dim:
             sim = context_similarity(context_backend, c.contexts, c.contexts)
             for i in range(len(c)):
-                for j in range(i + 1, len(c)):
-                    if self.sources[i] == self.sources[j] or not sim[i, j] >= self.limit:
-                        continue
-                    found = align(self.series[i], self.series[j], cfg)
+                alike = [
+                    j for j in range(i + 1, len(c)) if self.sources[i] != self.sources[j] and sim[i, j] >= self.limit
+                ]  # fmt: skip
+                for j in alike:
+                    found = self.aligner.align(self.series[i], [j])[j]
                     if found is not None:
                         self.links[i].append((j, found.offset))
                         self.links[j].append((i, -found.offset))
@@ -462,12 +472,9 @@ class _Pool:
         moments = list(self.base)
         target = _series_of(clip, cfg.footage_step_seconds)
         start, end = clip.get("start_time") or 0.0, clip.get("end_time") or 0.0
-        aligned: dict[int, float] = {}
-        for i in range(len(c)):
-            if kind[i] >= 0 and len(target):
-                found = align(target, self.series[i], cfg)  # time on the clip's = exemplar's + offset
-                if found is not None:
-                    aligned[i] = found.offset
+        # time on the clip's timeline = exemplar's + offset, for exemplars showing the clip's moments
+        found = self.aligner.align(target, [int(i) for i in np.flatnonzero(kind >= 0)])
+        aligned = {i: f.offset for i, f in enumerate(found) if f is not None}
         for i, shift in self._reach(aligned).items():
             if self.sources[i] == clip["source_id"]:
                 continue

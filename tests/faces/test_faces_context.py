@@ -18,7 +18,7 @@ BOX = np.array([150, 100, 350, 330], np.float32)
 
 @needs_media
 def test_histogram_context_separates_scenes():
-    ctx = load_context(FacesConfig())
+    ctx = load_context(FacesConfig(context_backend="histogram"))
     a1, a2 = frames_at(media_file("sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"), [0.5, 6.0])
     (b,) = frames_at(media_file("liveportrait_d10.mp4"), [1.0])
     (c,) = frames_at(media_file("liveportrait_d0.mp4"), [1.0])
@@ -32,7 +32,7 @@ def test_histogram_context_separates_scenes():
 
 
 def test_histogram_context_ignores_the_face():
-    ctx = load_context(FacesConfig())
+    ctx = load_context(FacesConfig(context_backend="histogram"))
     rng = np.random.default_rng(0)
     scene = rng.integers(0, 255, (360, 480, 3), dtype=np.uint8)
     other = scene.copy()
