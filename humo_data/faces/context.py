@@ -6,13 +6,15 @@ A backend compares its own vectors (``similarity``: 1 = same scene); the face it
 descriptor, which must not see the identity.
 
 - ``surround`` (default, no model): the picture around the face in face units (a window 2.4 face
-  widths wide, from 0.9 face heights above the face centre to 1.5 below: hair, shoulders, clothes,
-  the background beside the head) as a 12x12 grid of CIELAB colours, the face's own cells left out.
-  Cells outside the picture (frame edge, letterbox or pillarbox bars) are masked, and two
-  descriptors are compared by the colour correlation over the cells both see. Because the window
-  follows the face, a rescaled, cropped, letterboxed or re-encoded copy of a frame describes the
-  same way (measured on the shared talking heads and their copies: >= 0.87), while another
-  recording of the same person does not (the two Obama photos 0.36, the two Biden photos 0.46).
+  sides wide, from 0.9 sides above the face centre to 1.5 below: hair, shoulders, clothes, the
+  background beside the head) as a 16x16 grid of CIELAB colours; the face frame comes from the eye
+  landmarks (``face_box``: a detector's box jitters ~10% between copies of one frame), and the
+  face's own pixels never count. Cells outside the picture (frame edge, letterbox or pillarbox bars)
+  are masked, and two descriptors are compared by the colour correlation over the cells both see.
+  Because the window follows the face, a rescaled, cropped, letterboxed or re-encoded copy of a
+  frame, and other moments of the same recording, describe alike (on the shared talking heads and
+  8 copies of each: >= 0.98), while another recording does not (other people's videos <= 0.44; the
+  two Obama photos 0.20, the two Biden photos 0.40). benchmarks/same_footage.py measures it.
 - ``histogram`` (earlier default, kept for datasets made with it): an HSV colour histogram of the
   whole frame outside the face plus an 8x8 grey layout, unit norm, dot product. It sees borders and
   crops as other scenes (0.28 between copies of one frame) and is no same-footage check.

@@ -73,8 +73,9 @@ class IdentityConfig(StrictModel):
         description="Per context backend (faces.context_backend): a context similarity at or above this "
         "is the same set and clothes. A candidate from another source that close to the target is the "
         "same footage (never cross_source), and a same_shot candidate must stay below it. surround: "
-        "copies of one frame (re-encode, scale, 10% crop, letterbox) score >= 0.87 on the shared talking "
-        "heads, other recordings <= 0.46; histogram/open_clip: not a same-footage check (see faces/context.py).",
+        "copies and other moments of one recording score >= 0.98 on the shared talking heads (8 copies "
+        "each: re-encode, scale, crop, letterbox, trim), other recordings <= 0.44 (benchmarks/"
+        "same_footage.py); histogram/open_clip: no same-footage check (faces/context.py).",
     )
     same_shot_max_context: float | None = Field(
         None,

@@ -413,8 +413,9 @@ def cross_pass(table: pa.Table, cfg: IdentityConfig) -> pa.Table:
 
 
 class _Pool:
-    """The pooled exemplars of one identity, which of them are copies of each other (their motion
-    aligns: the same moments of one recording), and their kind and moment for each target."""
+    """The pooled exemplars of one identity: which of them are copies showing the same moments
+    (their motion aligns: a time shift), which are one recording (copies, or the same set and
+    clothes: context >= same_context; joined transitively), and their kind and moment per target."""
 
     def __init__(self, exemplars: list[dict[str, Any]], cfg: IdentityConfig, context_backend: str | None):
         self.cfg = cfg
@@ -423,21 +424,26 @@ class _Pool:
         self.limit = cfg.context_limit(context_backend)
         self.series = [_series_of(e, cfg.footage_step_seconds) for e in exemplars]
         self.sources = np.array([e["source_id"] for e in exemplars], object)
-        # copies among the pool: exemplars of other sources that look alike and whose motion aligns
+        # copies among the pool: exemplars of other sources whose motion aligns
         self.links: dict[int, list[tuple[int, float]]] = defaultdict(list)  # i -> [(j, time_i - time_j)]
         c = self.candidates
         self.aligner = Aligner(self.series, cfg)
-        if len(c) > 1 and c.context_dim:
-            sim = context_similarity(context_backend, c.contexts, c.contexts)
-            for i in range(len(c)):
-                alike = [
-                    j for j in range(i + 1, len(c)) if self.sources[i] != self.sources[j] and sim[i, j] >= self.limit
-                ]  # fmt: skip
-                for j in alike:
-                    found = self.aligner.align(self.series[i], [j])[j]
-                    if found is not None:
-                        self.links[i].append((j, found.offset))
-                        self.links[j].append((i, -found.offset))
+        self.recording = list(range(len(c)))  # union-find: exemplars of one recording
+        sim = (
+            context_similarity(context_backend, c.contexts, c.contexts)
+            if len(c) > 1 and c.context_dim
+            else np.full((len(c), len(c)), np.nan)
+        )
+        for i in range(len(c)):
+            for j in range(i + 1, len(c)):
+                if sim[i, j] >= self.limit:
+                    self._join(i, j)
+            others = [j for j in range(i + 1, len(c)) if self.sources[i] != self.sources[j]]
+            for j, found in enumerate(self.aligner.align(self.series[i], others) if others else []):
+                if found is not None:  # time_i = time_j + offset
+                    self.links[i].append((j, found.offset))
+                    self.links[j].append((i, -found.offset))
+                    self._join(i, j)
         # moments without a target: each group of copies on its first member's timeline
         self.base: list[refs.Moment] = [
             moment(str(self.sources[i]), c.items[i].time, self.series[i], cfg.footage_still_motion)
@@ -451,6 +457,15 @@ class _Pool:
                 grouped.add(j)
                 if j != root:
                     self.base[j] = (str(self.sources[root]), c.items[j].time + shift)
+
+    def _join(self, i: int, j: int) -> None:
+        self.recording[self._root(j)] = self._root(i)
+
+    def _root(self, i: int) -> int:
+        while self.recording[i] != i:
+            self.recording[i] = self.recording[self.recording[i]]
+            i = self.recording[i]
+        return i
 
     def _reach(self, start: dict[int, float]) -> dict[int, float]:
         """Exemplars reachable through copy links from ``start`` (index -> shift onto start's timeline)."""
@@ -482,9 +497,14 @@ class _Pool:
             k = mapped_kind(t, start, end, cfg.min_gap_seconds, cfg.same_moment_seconds)
             kind[i] = -1 if k is None else refs.RANK[k]
             moments[i] = (clip["source_id"], t)
-        # the same set and clothes without aligned moments: the same recording at other moments
-        same_look = (kind == refs.RANK["cross_source"]) & ~np.isnan(ctx) & (np.nan_to_num(ctx) >= self.limit)
-        kind[same_look] = -1
+        # the same recording at moments not aligned: exemplars in the target's set and clothes, and
+        # every exemplar that looks like one of those or like a copy the motion found
+        same_look = ~np.isnan(ctx) & (np.nan_to_num(ctx) >= self.limit)
+        recordings = {self._root(int(i)) for i in np.flatnonzero(same_look)} | {
+            self._root(i) for i in aligned
+        }
+        same = np.array([self._root(i) in recordings for i in range(len(c))], bool)
+        kind[same & (kind == refs.RANK["cross_source"])] = -1
         return kind, moments
 
 

@@ -66,9 +66,11 @@ def test_fragment_counts_kinds_people_and_shows_references(dataset):
     assert page.startswith("<section class='faces'>") and page.endswith("</section>")
     for title in ("people per clip", "reference identity similarity", "reference context similarity"):
         assert title in page
-    # A's two clips: cross_shot; B's two clips (one per source): cross_source
+    # A's two clips: cross_shot; B's two clips (one per source): their own frames, since B's second
+    # source is another part of the same recording (never cross_source); both other-context kinds count
     assert "<tr><td>cross_shot</td><td>2</td><td>4</td><td>yes</td></tr>" in page
-    assert "<tr><td>cross_source</td><td>2</td><td>4</td><td>no</td></tr>" in page
+    assert "<tr><td>cross_source</td><td>0</td><td>0</td><td>yes</td></tr>" in page
+    assert "<tr><td>same_clip</td><td>2</td><td>4</td><td>no</td></tr>" in page
     assert "<td>no_face</td>" in page
     assert "dataset-wide identities</td><td>2<" in page
     imgs = re.findall(r"<img src='data:image/jpeg;base64,", page)
