@@ -52,6 +52,8 @@ sys.path.insert(0, str(REPO))
 
 from humo_data.clips.cutter import cut_source  # noqa: E402
 from humo_data.config import load_config  # noqa: E402
+from humo_data.faces.backends import load_backend  # noqa: E402
+from humo_data.faces.backends.base import Face  # noqa: E402
 from humo_data.faces.config import FacesConfig  # noqa: E402
 from humo_data.faces.context import HistogramContext, SurroundContext, context_similarity  # noqa: E402
 from humo_data.faces.stage import FaceStage  # noqa: E402
@@ -137,6 +139,11 @@ def pipeline_rows(files: list[dict[str, Any]]) -> tuple[pa.Table, list[dict[str,
     spec = feature_spec("faces").schema
     for f in files:
         out = stage(cut_source(str(f["path"]), cfg))
+        f["outcome"] = {}
+        for r in out.select(["_kind", "_reject_reason"]).to_pylist():
+            what = r["_reject_reason"] or ("kept" if r["_kind"] == "clip" else None)
+            if what:
+                f["outcome"][what] = f["outcome"].get(what, 0) + 1
         live = out.filter(pc.equal(out.column("_kind"), "clip"))
         for r in live.to_pylist():
             if r.get("_reject_reason") or not r.get(col) or r[col]["main_track"] is None:
@@ -144,11 +151,12 @@ def pipeline_rows(files: list[dict[str, Any]]) -> tuple[pa.Table, list[dict[str,
             ff = r[col]
             frames = {round(fr.time, 4): fr.rgb for fr in decode_frames(r["_frames"])}
             faces = [
-                (frames[round(fr["time"], 4)], np.asarray(face["box"], np.float32))
+                (frames[round(fr["time"], 4)], Face(np.asarray(face["box"], np.float32), face["score"],
+                                                    np.asarray(face["landmarks"], np.float32).reshape(-1, 2)))
                 for fr in ff["frames"]
                 for face in fr["faces"]
                 if face["track"] == ff["main_track"]
-            ]
+            ]  # fmt: skip
             clips.append({**f, "clip_id": r["clip_id"], "source_id": r["source_id"], "start": r["start_time"],
                           "end": r["end_time"], "faces": faces, "motion": r["_motion"],
                           "contexts": [c["context"] for c in ff["crops"] if c["track"] == ff["main_track"]]})  # fmt: skip
@@ -171,8 +179,11 @@ def context_separation(clips: list[dict[str, Any]]) -> dict[str, Any]:
     """Best-pair context similarity of clip pairs, by relation, for both descriptors."""
     fc = FacesConfig()
     out: dict[str, Any] = {}
+    face_backend = load_backend(fc)  # its landmark layout (no model needed)
     for backend in (SurroundContext(fc), HistogramContext(fc)):
-        desc = [np.stack(backend.describe(c["faces"])) for c in clips]
+        # the boxes the face stage hands each descriptor (surround: the frame from the eyes)
+        desc = [np.stack(backend.describe([(rgb, backend.face_box(face, face_backend)) for rgb, face in c["faces"]]))
+                for c in clips]  # fmt: skip
         groups: dict[str, list[float]] = {
             "same_footage": [],
             "same_person_other_recording": [],
@@ -254,10 +265,12 @@ def identity_outcome(table: pa.Table, clips: list[dict[str, Any]], cfg: Identity
 
 def descriptor_cost(clips: list[dict[str, Any]], repeats: int) -> dict[str, float]:
     fc = FacesConfig()
-    items = [f for c in clips for f in c["faces"]][:200]
+    face_backend = load_backend(fc)
+    faces = [f for c in clips for f in c["faces"]][:200]
     out = {}
     for backend in (SurroundContext(fc), HistogramContext(fc)):
-        best = min(_cpu(lambda b=backend: b.describe(items)) for _ in range(repeats))
+        items = [(rgb, backend.face_box(face, face_backend)) for rgb, face in faces]
+        best = min(_cpu(lambda b=backend, it=items: b.describe(it)) for _ in range(repeats))
         out[f"{backend.backend_name}_ms_per_crop"] = round(1000 * best / max(1, len(items)), 3)
     return out
 
@@ -360,6 +373,7 @@ def main() -> None:
             table, clips = pipeline_rows(files)
         result["media"] = {
             "uploads": len(files), "clips": len(clips),
+            "per_upload": {f"{f['family']}/{f['copy']}": f["outcome"] for f in files},
             "context_separation": context_separation(clips),
             "motion_alignment": motion_alignment(clips, cfg),
             "identity_pass": identity_outcome(table, clips, cfg),

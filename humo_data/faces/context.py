@@ -182,8 +182,18 @@ class SurroundContext(ContextBackend):
         left, right, up, down = self.extent
         side = self.grid * self.supersample
         sx, sy = side / ((left + right) * fw), side / ((up + down) * fh)
-        if min(sx, sy) < 0.5:  # box-filter first so the warp's point samples do not alias
-            k = max(1, int(round(1 / min(sx, sy))))
+        k = max(1, int(round(1 / min(sx, sy)))) if min(sx, sy) < 0.5 else 1
+        # only the window's part of the picture (plus the blur's reach) is filtered and warped
+        ox = max(0, int(np.floor(cx - left * fw)) - k)
+        oy = max(0, int(np.floor(cy - up * fh)) - k)
+        picture = picture[
+            oy : int(np.ceil(cy + down * fh)) + k + 1, ox : int(np.ceil(cx + right * fw)) + k + 1
+        ]
+        if picture.size == 0:
+            picture = np.zeros((1, 1, 3), np.uint8)  # the window lies outside the picture: nothing seen
+            ox, oy = -(10**6), -(10**6)
+        cx, cy = cx - ox, cy - oy
+        if k > 1:  # box-filter first so the warp's point samples do not alias
             picture = cv2.blur(picture, (k, k))
         warp = np.array([[sx, 0, -(cx - left * fw) * sx], [0, sy, -(cy - up * fh) * sy]], np.float32)
         window = cv2.warpAffine(
