@@ -106,9 +106,11 @@ def content_box(rgb: np.ndarray, level: int = 24) -> tuple[int, int, int, int]:
     """x0, y0, x1, y1 inside black bars: edge rows/columns whose brightest value stays under
     ``level`` (a letterbox or pillarbox). The whole frame when that would leave under half of it."""
     h, w = rgb.shape[:2]
-    brightest = rgb.max(2) if rgb.ndim == 3 else rgb
-    rows = np.flatnonzero(brightest.max(1) > level)
-    cols = np.flatnonzero(brightest.max(0) > level)
+    # OpenCV's SIMD channel max, threshold and sums: numpy's max over a 720p frame costs ~25 ms
+    brightest = rgb if rgb.ndim == 2 else cv2.max(cv2.max(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    _, bright = cv2.threshold(np.ascontiguousarray(brightest), level, 1, cv2.THRESH_BINARY)
+    rows = np.flatnonzero(cv2.reduce(bright, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel())
+    cols = np.flatnonzero(cv2.reduce(bright, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel())
     if len(rows) == 0 or len(cols) == 0:
         return 0, 0, w, h
     x0, x1, y0, y1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
