@@ -1,8 +1,8 @@
 """Same footage is not another context (issue 21), on real media through the real pipeline.
 
-- ``humo-data curate`` (default config: no dedup) on one talking video uploaded as eight separate
-  files (the original, a 150 kbit/s re-encode, 300x300, a 10% crop, a letterbox, the first second
-  trimmed, the audio shifted 0.4 s, re-containered to MKV) plus the A/B/A edit in tests/data: no clip
+- ``humo-data curate`` (default config: no dedup) on one talking video uploaded as nine separate
+  files (the original, the copies of tests/dataset_ops/uploads.py: CRF 34, 150 kbit/s, scaled to 3/4,
+  a 10% crop, a letterbox, the first second trimmed; the audio shifted 0.4 s; re-containered to MKV) plus the A/B/A edit in tests/data: no clip
   takes a cross_source or cross_shot reference from a copy, no reference list shows one moment twice,
   and A's clips still take cross_shot references from A's other shot (other moments of A).
 - Two different photos of one person (facerec_obama / obama2, biden / biden2), each a source of its
@@ -44,9 +44,9 @@ def _copies(src: Path, folder: Path) -> dict[str, float]:
     """The uploads of ``src`` in ``folder``: file name -> seconds trimmed from its start."""
     trims = {"original.mp4": 0.0}
     (folder / "original.mp4").write_bytes(src.read_bytes())
-    for name, trim, vf, bitrate in COPIES:
-        make_upload(src, folder / f"{name}.mp4", trim=trim, vf=vf, bitrate=bitrate)
-        trims[f"{name}.mp4"] = trim
+    for name, options in COPIES:
+        make_upload(src, folder / f"{name}.mp4", **options)
+        trims[f"{name}.mp4"] = float(options.get("trim", 0.0))
     run_ffmpeg(["-y", "-v", "error", "-i", safe_path(src), "-itsoffset", "0.4", "-i", safe_path(src),
                 "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", safe_path(folder / "audio_shift.mp4")])  # fmt: skip
     trims["audio_shift.mp4"] = 0.0
