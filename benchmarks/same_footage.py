@@ -103,10 +103,10 @@ def _encode(src: Path, dst: Path, trim: float, vf: str | None, bitrate: str | No
     run_ffmpeg([*args, "-c:a", "aac", "-ar", "16000", "-ac", "1", safe_path(dst)], timeout=300)
 
 
-def make_media(folder: Path) -> list[dict[str, Any]]:
+def make_media(folder: Path, videos: list[str]) -> list[dict[str, Any]]:
     """Every upload: {path, family (the recording), copy, trim}."""
     files = []
-    for name in TALKING:
+    for name in videos:
         src = MEDIA / name
         family = Path(name).stem
         files.append({"path": src, "family": family, "copy": "original", "trim": 0.0, "person": family})
@@ -189,19 +189,28 @@ def context_separation(clips: list[dict[str, Any]]) -> dict[str, Any]:
             "same_person_other_recording": [],
             "other_people": [],
         }
+        pairs: dict[str, list[tuple[float, str, str]]] = {k: [] for k in groups}
         for i, j in itertools.combinations(range(len(clips)), 2):
             a, b = clips[i], clips[j]
             if a["source_id"] == b["source_id"]:
                 continue
             sim = context_similarity(backend.backend_name, desc[i], desc[j])
             best = float(np.nanmax(np.where(np.isnan(sim), -np.inf, sim)))
-            if a["family"] == b["family"]:
-                groups["same_footage"].append(best)
-            elif a["person"] == b["person"]:
-                groups["same_person_other_recording"].append(best)
-            else:
-                groups["other_people"].append(best)
-        res = {k: _summary(v) for k, v in groups.items()}
+            group = (
+                "same_footage" if a["family"] == b["family"]
+                else "same_person_other_recording" if a["person"] == b["person"]
+                else "other_people"
+            )  # fmt: skip
+            groups[group].append(best)
+            pairs[group].append((best, f"{a['family']}/{a['copy']}", f"{b['family']}/{b['copy']}"))
+        res: dict[str, Any] = {k: _summary(v) for k, v in groups.items()}
+        # the unfavourable ends: the least alike same-footage pairs, the most alike other ones
+        res["least_alike_same_footage"] = [
+            (round(v, 3), x, y) for v, x, y in sorted(pairs["same_footage"])[:3]
+        ]
+        res["most_alike_other_people"] = [
+            (round(v, 3), x, y) for v, x, y in sorted(pairs["other_people"], reverse=True)[:3]
+        ]
         lo = res["same_footage"].get("min")
         hi = max(res["same_person_other_recording"].get("max", -1), res["other_people"].get("max", -1))
         res["gap_min_same_minus_max_other"] = None if lo is None else round(lo - hi, 3)
@@ -358,6 +367,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-media", action="store_true")
+    ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument("--videos", nargs="*", default=TALKING, help="talking videos of ../shared/media to copy")
     args = ap.parse_args()
     cfg = IdentityConfig()
     result: dict[str, Any] = {
@@ -369,7 +380,7 @@ def main() -> None:
     }
     if not args.skip_media:
         with tempfile.TemporaryDirectory() as tmp:
-            files = make_media(Path(tmp))
+            files = make_media(Path(tmp), args.videos)
             table, clips = pipeline_rows(files)
         result["media"] = {
             "uploads": len(files), "clips": len(clips),
@@ -380,8 +391,8 @@ def main() -> None:
             "descriptor_cost": descriptor_cost(clips, args.repeats),
         }  # fmt: skip
     result["cost"] = scale_cost(args.clips, args.repeats)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

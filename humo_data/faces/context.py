@@ -12,9 +12,10 @@ descriptor, which must not see the identity.
   face's own pixels never count. Cells outside the picture (frame edge, letterbox or pillarbox bars)
   are masked, and two descriptors are compared by the colour correlation over the cells both see.
   Because the window follows the face, a rescaled, cropped, letterboxed or re-encoded copy of a
-  frame, and other moments of the same recording, describe alike (on the shared talking heads and
-  8 copies of each: >= 0.98), while another recording does not (other people's videos <= 0.44; the
-  two Obama photos 0.20, the two Biden photos 0.40). benchmarks/same_footage.py measures it.
+  frame, and other moments of the same recording, describe alike (the five shared talking heads and
+  8 copies of each: >= 0.91, median 0.99), while another recording does not (the two Obama photos
+  0.20, the two Biden photos 0.40; other people's videos <= 0.70, two plain grey backdrops).
+  benchmarks/same_footage.py measures it.
 - ``histogram`` (earlier default, kept for datasets made with it): an HSV colour histogram of the
   whole frame outside the face plus an 8x8 grey layout, unit norm, dot product. It sees borders and
   crops as other scenes (0.28 between copies of one frame) and is no same-footage check.

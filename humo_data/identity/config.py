@@ -73,9 +73,10 @@ class IdentityConfig(StrictModel):
         description="Per context backend (faces.context_backend): a context similarity at or above this "
         "is the same set and clothes. A candidate from another source that close to the target is the "
         "same footage (never cross_source), and a same_shot candidate must stay below it. surround: "
-        "copies and other moments of one recording score >= 0.98 on the shared talking heads (8 copies "
-        "each: re-encode, scale, crop, letterbox, trim), other recordings <= 0.44 (benchmarks/"
-        "same_footage.py); histogram/open_clip: no same-footage check (faces/context.py).",
+        "copies and other moments of one recording score >= 0.91 on the shared talking heads (8 copies "
+        "each: re-encode, scale, crop, letterbox, trim), another recording of a person <= 0.41, other "
+        "people's videos <= 0.70 (benchmarks/same_footage.py); too high errs safe (a good reference "
+        "lost, never a copy gained). histogram/open_clip: no same-footage check (faces/context.py).",
     )
     same_shot_max_context: float | None = Field(
         None,
