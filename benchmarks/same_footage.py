@@ -1,9 +1,10 @@
 """Same footage in the identity pass: how well it is found, and what it costs (not a test).
 
 Quality, on real media the pipeline cuts itself: every talking video of ../shared/media uploaded as
-nine files (the original, a 150 kbit/s re-encode, 300x300, a 10% crop, a letterbox, a 1 s trim, the
-audio shifted 0.4 s, re-containered to MKV, and a 2.3 s trim + crop + 0.6x scale + 120 kbit/s
-re-encode), plus the four face photos shown for 3 s each, through the real cutter and face stage:
+eleven files (the original; the copies of tests/dataset_ops/uploads.py, which the tests use: CRF 34,
+150 kbit/s, scaled to 3/4, a 10% crop, a letterbox, a 1 s trim; and here also squashed to 300x300,
+a 2.3 s trim + crop + 0.6x scale + 120 kbit/s re-encode, the audio shifted 0.4 s, re-containered to
+MKV), plus the four face photos shown for 3 s each, through the real cutter and face stage:
 
 - context-score separation: the identity pass's context similarity (best crop pair) between clips
   of the same footage (copies, and other moments of one recording) vs another recording of the same
@@ -57,12 +58,15 @@ from humo_data.faces.backends.base import Face  # noqa: E402
 from humo_data.faces.config import FacesConfig  # noqa: E402
 from humo_data.faces.context import HistogramContext, SurroundContext, context_similarity  # noqa: E402
 from humo_data.faces.stage import FaceStage  # noqa: E402
+from humo_data.identity import passes  # noqa: E402
 from humo_data.identity.config import IdentityConfig  # noqa: E402
 from humo_data.identity.footage import align, series_from_clips  # noqa: E402
 from humo_data.identity.job import identity_table  # noqa: E402
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path  # noqa: E402
 from humo_data.media.frames import decode_frames  # noqa: E402
 from humo_data.schema import feature_spec  # noqa: E402
+from tests.dataset_ops.uploads import COPIES as UPLOADS  # noqa: E402
+from tests.dataset_ops.uploads import make_upload  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "same_footage.json"
 MEDIA = REPO.parent / "shared" / "media"
@@ -80,27 +84,15 @@ PERSON = {
     "facerec_biden": "biden",
     "facerec_biden2": "biden",
 }
-#: (name, seconds trimmed from the start, video filter, bitrate)
+#: (name, make_upload arguments): the tests' copies, and two harder ones
 COPIES = [
-    ("bitrate", 0.0, None, "150k"),
-    ("scaled", 0.0, "scale=300:300", None),
-    ("crop10", 0.0, "crop=iw*0.9:ih*0.9", None),
-    ("letterbox", 0.0, "pad=iw*16/9:ih:(ow-iw)/2:0", None),
-    ("trim1", 1.0, None, None),
-    ("combo", 2.3, "crop=iw*0.85:ih*0.9:iw*0.1:0,scale=iw*0.6:-2", "120k"),
+    *UPLOADS,
+    ("squash300", {"vf": "scale=300:300"}),
+    ("combo", {"trim": 2.3, "vf": "crop=iw*0.85:ih*0.9:iw*0.1:0,scale=iw*0.6:-2", "bitrate": "120k"}),
 ]
 
 
 # --- media ---------------------------------------------------------------------------------------
-
-
-def _encode(src: Path, dst: Path, trim: float, vf: str | None, bitrate: str | None) -> None:
-    args = ["-y", "-v", "error"] + (["-ss", f"{trim:.3f}"] if trim else []) + ["-i", safe_path(src)]
-    if vf:
-        args += ["-vf", f"{vf},scale=trunc(iw/2)*2:trunc(ih/2)*2"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
-    args += ["-b:v", bitrate] if bitrate else ["-crf", "23"]
-    run_ffmpeg([*args, "-c:a", "aac", "-ar", "16000", "-ac", "1", safe_path(dst)], timeout=300)
 
 
 def make_media(folder: Path, videos: list[str]) -> list[dict[str, Any]]:
@@ -110,9 +102,9 @@ def make_media(folder: Path, videos: list[str]) -> list[dict[str, Any]]:
         src = MEDIA / name
         family = Path(name).stem
         files.append({"path": src, "family": family, "copy": "original", "trim": 0.0, "person": family})
-        for copy, trim, vf, bitrate in COPIES:
-            dst = folder / f"{family}__{copy}.mp4"
-            _encode(src, dst, trim, vf, bitrate)
+        for copy, options in COPIES:
+            dst = make_upload(src, folder / f"{family}__{copy}.mp4", **options)
+            trim = float(options.get("trim", 0.0))
             files.append({"path": dst, "family": family, "copy": copy, "trim": trim, "person": family})
         dst = folder / f"{family}__ashift.mp4"
         run_ffmpeg(["-y", "-v", "error", "-i", safe_path(src), "-itsoffset", "0.4", "-i", safe_path(src),
@@ -219,28 +211,43 @@ def context_separation(clips: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def motion_alignment(clips: list[dict[str, Any]], cfg: IdentityConfig) -> dict[str, Any]:
+    """Every clip pair of two uploads: found / missed same moments, false links, and the margins: the
+    best alignment's correlation r and evidence z (thresholds off) of the pairs that show the same
+    moments vs the pairs that do not (other videos, or windows of one video that do not overlap)."""
     series = [series_from_clips([(c["motion"], c["start"], c["end"])], cfg) for c in clips]
+    raw_cfg = cfg.model_copy(update={"footage_min_correlation": -1.0, "footage_min_evidence": 0.0})
     found = missed = false_links = 0
     shift_errors: list[float] = []
+    margins: dict[str, list[tuple[float, float]]] = {"same_moments": [], "not_the_same_moments": []}
     for i, j in itertools.combinations(range(len(clips)), 2):
         a, b = clips[i], clips[j]
         if a["source_id"] == b["source_id"]:
             continue
         got = align(series[i], series[j], cfg)
+        raw = align(series[i], series[j], raw_cfg)
         overlap = min(a["end"] + a["trim"], b["end"] + b["trim"]) - max(
             a["start"] + a["trim"], b["start"] + b["trim"]
         )
         if a["family"] == b["family"] and a["copy"] != "photo" and overlap >= cfg.footage_min_overlap_seconds:
             true = b["trim"] - a["trim"]  # time on a's timeline = time on b's + (trim_b - trim_a)
+            if raw is not None:
+                margins["same_moments"].append((raw.correlation, raw.evidence))
             if got is not None and abs(got.offset - true) <= 0.2:
                 found += 1
                 shift_errors.append(abs(got.offset - true))
             else:
                 missed += 1
-        elif got is not None and (a["family"] != b["family"] or overlap <= 0):
-            false_links += 1
-    return {"same_moments_found": found, "missed": missed, "false_links": false_links,
-            "max_shift_error_s": round(max(shift_errors, default=0.0), 3)}  # fmt: skip
+        elif a["family"] != b["family"] or overlap <= 0:
+            if raw is not None:
+                margins["not_the_same_moments"].append((raw.correlation, raw.evidence))
+            if got is not None:
+                false_links += 1
+    out: dict[str, Any] = {"same_moments_found": found, "missed": missed, "false_links": false_links,
+                           "max_shift_error_s": round(max(shift_errors, default=0.0), 3)}  # fmt: skip
+    for name, pairs in margins.items():
+        out[f"{name}_correlation"] = _summary([r for r, _ in pairs])
+        out[f"{name}_evidence"] = _summary([z for _, z in pairs])
+    return out
 
 
 def identity_outcome(table: pa.Table, clips: list[dict[str, Any]], cfg: IdentityConfig) -> dict[str, Any]:
@@ -329,6 +336,25 @@ def synthetic_rows(n_clips: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows[:n_clips]
 
 
+def _entry(fn) -> tuple[str, int, str]:
+    """The key cProfile files a function under."""
+    code = fn.__code__
+    return (code.co_filename, code.co_firstlineno, code.co_name)
+
+
+#: the identity pass's functions that exist only for the same-footage check; none calls another,
+#: so their cumulative times add up: series building and the shots' replay check (source pass), the
+#: pool's copy links and recordings, each target's alignment and kinds (cross pass)
+CHECK_ENTRY_POINTS = [
+    passes._ShotMotion.__init__,
+    passes._ShotMotion.around,
+    passes._LabelCrops.kinds,
+    passes._pool,
+    passes._Pool.__init__,
+    passes._Pool.kinds,
+]
+
+
 def scale_cost(n_clips: int, repeats: int) -> dict[str, Any]:
     rows = synthetic_rows(n_clips)
     schema = pa.schema([*feature_spec("faces").schema, pa.field("_shard", pa.string())])
@@ -343,23 +369,21 @@ def scale_cost(n_clips: int, repeats: int) -> dict[str, Any]:
         prof.disable()
         total = time.process_time() - t
         stats = pstats.Stats(prof)
-        check = 0.0
-        for (file, _, name), (_, _, _, cum, _) in stats.stats.items():  # type: ignore[attr-defined]
-            if file.endswith(os.path.join("identity", "footage.py")) and name in (
-                "align",
-                "series_from_clips",
-            ):
-                check += cum
-            if file.endswith(os.path.join("identity", "passes.py")) and name in ("_look_alike", "_pool"):
-                check += cum
+        check = sum(
+            stats.stats[_entry(fn)][3]  # type: ignore[attr-defined]  # cumulative seconds
+            for fn in CHECK_ENTRY_POINTS
+            if _entry(fn) in stats.stats  # type: ignore[attr-defined]
+        )
         best_total = total if best_total is None else min(best_total, total)
         best_check = check if best_check is None else min(best_check, check)
     per = 1000.0 / n_clips
     return {"clips": n_clips, "sources": len({r["source_id"] for r in rows}),
             "identity_pass_cpu_s_per_1000_clips": round(best_total * per, 2),
             "same_footage_check_cpu_s_per_1000_clips": round(best_check * per, 2),
-            "note": "check = footage.align + series building + look-alike and pool context comparisons "
-                    "(cProfile cumulative; profiling inflates both numbers a little)"}  # fmt: skip
+            "note": "check = cumulative CPU of the pass's same-footage entry points (none calls another): "
+                    + ", ".join(fn.__qualname__ for fn in CHECK_ENTRY_POINTS)
+                    + " (cProfile; the kinds methods include the few array operations of the kind rule "
+                    "they replaced, so this errs high; profiling inflates both numbers a little)"}  # fmt: skip
 
 
 def main() -> None:
