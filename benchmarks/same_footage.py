@@ -56,10 +56,11 @@ from humo_data.config import load_config  # noqa: E402
 from humo_data.faces.backends import load_backend  # noqa: E402
 from humo_data.faces.backends.base import Face  # noqa: E402
 from humo_data.faces.config import FacesConfig  # noqa: E402
-from humo_data.faces.context import HistogramContext, SurroundContext, context_similarity  # noqa: E402
+from humo_data.faces.context import HistogramContext, SurroundContext  # noqa: E402
 from humo_data.faces.stage import FaceStage  # noqa: E402
 from humo_data.identity import passes  # noqa: E402
 from humo_data.identity.config import IdentityConfig  # noqa: E402
+from humo_data.identity.context import context_similarity  # noqa: E402
 from humo_data.identity.footage import align, series_from_clips  # noqa: E402
 from humo_data.identity.job import identity_table  # noqa: E402
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path  # noqa: E402

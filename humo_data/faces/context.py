@@ -2,8 +2,8 @@
 context differs from the target clip's (HuMo avoids copy-paste by taking the reference from a clip
 with other clothes, background or hair) and to tell the same set and clothes from another one.
 
-A backend compares its own vectors (``similarity``: 1 = same scene); the face itself never enters a
-descriptor, which must not see the identity.
+The face itself never enters a descriptor, which must not see the identity. Descriptors are compared
+where they are used, by humo_data.identity.context.context_similarity (1 = same scene).
 
 - ``surround`` (default, no model): the picture around the face in face units (a window 2.4 face
   sides wide, from 0.9 sides above the face centre to 1.5 below: hair, shoulders, clothes, the
@@ -54,12 +54,6 @@ class ContextBackend:
     def face_box(self, face: Face, backend: FaceBackend) -> np.ndarray:
         """The box ``describe`` takes for a detection (default: the detector's box)."""
         return np.asarray(face.box, np.float32)
-
-    @classmethod
-    def similarity(cls, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """[n, m] similarities of two stacks of this backend's descriptors (NaN: not comparable).
-        Default: unit vectors, dot product."""
-        return np.atleast_2d(np.asarray(a, np.float32)) @ np.atleast_2d(np.asarray(b, np.float32)).T
 
 
 def blank_face(rgb: np.ndarray, box: np.ndarray, grow: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +126,6 @@ class SurroundContext(ContextBackend):
     supersample: ClassVar[int] = 4  # pixels per cell side before averaging
     chroma_weight: ClassVar[float] = 2.0  # a/b spread less than L in CIELAB units
     min_seen: ClassVar[float] = 0.75  # a cell counts when this share of it is picture, not face
-    min_common: ClassVar[float] = 0.5  # comparable when this share of the smaller seen set is shared
-    min_cells: ClassVar[int] = 24
     channels: ClassVar[int] = 3
     #: the face frame from the eyes: side = this x the distance of the eye centres (the median dlib
     #: box is 2.32 of it on the shared talking heads), centre this far below the eyes (in sides)
@@ -217,31 +209,6 @@ class SurroundContext(ContextBackend):
         values = cells[keep] * seen[:, None]
         return np.concatenate([seen, values.T.ravel()]).astype(np.float32)
 
-    @classmethod
-    def similarity(cls, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Colour correlation over the cells both descriptors see (each channel centred on those
-        cells, channels pooled); NaN where they share too few cells."""
-        a = np.atleast_2d(np.asarray(a, np.float64))
-        b = np.atleast_2d(np.asarray(b, np.float64))
-        n_cells = a.shape[1] // (1 + cls.channels)
-        ma, mb = a[:, :n_cells], b[:, :n_cells]
-        common = ma @ mb.T
-        count = np.maximum(common, 1.0)
-        num = np.zeros_like(common)
-        var_a = np.zeros_like(common)
-        var_b = np.zeros_like(common)
-        for c in range(cls.channels):
-            xa = a[:, n_cells * (1 + c) : n_cells * (2 + c)]
-            xb = b[:, n_cells * (1 + c) : n_cells * (2 + c)]
-            sa, sb = xa @ mb.T, ma @ xb.T  # sums over the shared cells
-            num += xa @ xb.T - sa * sb / count
-            var_a += (xa * xa) @ mb.T - sa * sa / count
-            var_b += ma @ (xb * xb).T - sb * sb / count
-        out = num / np.sqrt(np.maximum(var_a, 1e-9) * np.maximum(var_b, 1e-9))
-        smaller = np.minimum(ma.sum(1)[:, None], mb.sum(1)[None, :])
-        out[(common < cls.min_common * smaller) | (common < cls.min_cells)] = np.nan
-        return out
-
 
 @CONTEXT_BACKENDS.register("open_clip")
 class OpenClipContext(ContextBackend):
@@ -286,13 +253,3 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def load_context(config: FacesConfig) -> ContextBackend:
     return CONTEXT_BACKENDS.get(config.context_backend)(config)
-
-
-def context_similarity(backend: str | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[n, m] similarities of two stacks of descriptors made by ``backend`` (a dot product for an
-    unknown name: the unit-vector contract of the earlier backends)."""
-    try:
-        cls = CONTEXT_BACKENDS.get(backend or "")
-    except KeyError:
-        cls = ContextBackend
-    return cls.similarity(a, b)

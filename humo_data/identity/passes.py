@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.faces.context import context_similarity
 from humo_data.identity import references as refs
 from humo_data.identity.cluster import centroid, cluster_tracks
 from humo_data.identity.config import IdentityConfig
+from humo_data.identity.context import context_similarity
 from humo_data.identity.footage import (
     Aligner,
     Alignment,

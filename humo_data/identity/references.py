@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from humo_data.faces.context import context_similarity
 from humo_data.identity.config import KINDS, IdentityConfig
+from humo_data.identity.context import context_similarity
 
 RANK = {k: i for i, k in enumerate(KINDS)}  # position in KINDS: 0 = best (KIND_RANK is the reverse)
 Moment = tuple[str, float]  # (timeline: a source id, seconds on it)

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from humo_data.faces.config import FacesConfig
-from humo_data.faces.context import context_similarity
 from humo_data.faces.stage import FaceStage
+from humo_data.identity.context import context_similarity
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from humo_data.media.frames import decode_image, frame_record
 from humo_data.stage import rows_to_table

@@ -10,8 +10,9 @@ import pytest
 
 from humo_data.faces.backends import load_backend
 from humo_data.faces.config import FacesConfig
-from humo_data.faces.context import SurroundContext, context_similarity, load_context
+from humo_data.faces.context import SurroundContext, load_context
 from humo_data.identity.config import IdentityConfig
+from humo_data.identity.context import context_similarity
 from tests.faces.face_rows import frames_at
 from tests.shared_media import media_file, needs_media
 
