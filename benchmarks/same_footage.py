@@ -51,7 +51,6 @@ import pyarrow.compute as pc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from humo_data.clips.cutter import cut_source  # noqa: E402
 from humo_data.config import load_config  # noqa: E402
 from humo_data.faces.backends import load_backend  # noqa: E402
 from humo_data.faces.backends.base import Face  # noqa: E402
@@ -63,6 +62,7 @@ from humo_data.identity.config import IdentityConfig  # noqa: E402
 from humo_data.identity.context import context_similarity  # noqa: E402
 from humo_data.identity.footage import align, series_from_clips  # noqa: E402
 from humo_data.identity.job import identity_table  # noqa: E402
+from humo_data.jobs.plan import cut_source  # noqa: E402
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path  # noqa: E402
 from humo_data.media.frames import decode_frames  # noqa: E402
 from humo_data.schema import feature_spec  # noqa: E402

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from humo_data.clips.cutter import cut_source
 from humo_data.config import load_config
 from humo_data.faces.config import FacesConfig
 from humo_data.faces.stage import FaceStage
@@ -29,6 +28,7 @@ from humo_data.identity.config import IdentityConfig
 from humo_data.identity.job import identity_table
 from humo_data.identity.references import Candidate, CandidateSet
 from humo_data.io.dataset import open_dataset
+from humo_data.jobs.plan import cut_source
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
 from tests.dataset_ops.uploads import COPIES, make_upload
 from tests.identity.stage_rows import features_from_stage
