@@ -77,6 +77,7 @@ def _file(row: dict) -> str:
     return Path(row["source_uri"]).name
 
 
+@pytest.mark.slow
 def test_copies_are_never_another_context(curated):
     rows, trims = curated
     trim_of_source = {r["source_id"]: trims[_file(r)] for r in rows}
@@ -100,6 +101,7 @@ def test_copies_are_never_another_context(curated):
                 assert min(abs(t - start), abs(t - end)) >= IdentityConfig().min_gap_seconds - 0.6
 
 
+@pytest.mark.slow
 def test_aba_keeps_cross_shot_references_from_other_moments(curated):
     rows, trims = curated
     aba = sorted((r for r in rows if trims[_file(r)] is None), key=lambda r: r["start_time"])
