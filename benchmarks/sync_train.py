@@ -1,8 +1,9 @@
 """Train the syncnet backend on the shared media's talking clips and report held-out accuracy
 (a CPU smoke run of ``humo_data.sync.train``: shows the loop learns; not a usable model).
 
-Clips come from the real cutter (97-frame clips) and faces stage; the held-out clips are whole
-clips the model never saw. Chance is 0.5 (half the pairs are in sync).
+Clips come from the real cutter (97-frame clips) and faces stage; the held-out set is a whole
+speaker the model never saw. Chance is 0.5 (half the pairs are in sync). The report is also
+written beside the weights, where the sync stage reads it (a smoke run never reaches the floor).
 
     python benchmarks/sync_train.py --steps 150 --batch 16 --out benchmarks/results/sync_train.json
 """
@@ -15,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.compute as pc
 import typer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,19 +31,11 @@ TALKING = (
 
 
 def clip_rows(media: Path) -> list[dict]:
-    from humo_data.config import load_config
-    from humo_data.faces.stage import FaceStage
-    from humo_data.jobs.plan import cut_source
+    """97-frame clips of every talking source, from the real cutter and faces stage (all of them
+    are single-speaker talking clips: the positives sync-train takes)."""
+    from tests.sync.pipeline_rows import pipeline_rows
 
-    cfg = load_config("default", ["clips.max_seconds=3.88"])
-    rows = []
-    for name in TALKING:
-        t = cut_source(str(media / name), cfg)
-        live = t.filter(pc.and_(pc.equal(t.column("_kind"), "clip"), t.column("_reject_reason").is_null()))
-        tracks = FaceStage(cfg.faces)(live).column("face_track")
-        live = live.set_column(live.schema.get_field_index("face_track"), "face_track", tracks)
-        rows += live.select(["clip_id", "video", "audio", "fps", "num_frames", "face_track"]).to_pylist()
-    return rows
+    return [r for name in TALKING for r in pipeline_rows(media / name, 3.88)]
 
 
 def main(

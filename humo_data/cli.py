@@ -153,9 +153,6 @@ def report(
 def sync_train(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A curated dataset (local or fsspec URI).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights file to write (syncnet_v2 layout).")],
-    subset: Annotated[
-        str, typer.Option(help="stage2 rows, or sync_passed (audio + sync gates passed).")
-    ] = "stage2",
     steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 2000,
     batch: Annotated[int, typer.Option(help="Pairs per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
@@ -163,15 +160,16 @@ def sync_train(
     init_weights: Annotated[str | None, typer.Option(help="Start from these SyncNet weights.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use at most this many clips.")] = None,
 ) -> None:
-    """Train the SyncNet sync backend on your own curated clips (positives in sync, negatives shifted
-    or swapped); writes weights for sync.backend=syncnet and prints held-out accuracy. Needs torch."""
+    """Train the SyncNet sync backend on your own curated clips: positives from every talking clip with
+    one visible speaker (audio as cut), negatives shifted or swapped; writes weights for
+    sync.backend=syncnet and their held-out report beside them (<out>.json). Needs torch."""
     import json
 
     try:
         from humo_data.sync.train import candidates_from_dataset, train_syncnet
     except ImportError as err:
         _fail(f"sync-train needs torch: pip install -e '.[models]' ({err})")
-    rows = candidates_from_dataset(dataset, subset=subset, limit=limit)
+    rows = candidates_from_dataset(dataset, limit=limit)
     try:
         report = train_syncnet(
             rows, out, steps=steps, batch=batch, lr=lr, device=device, init_weights=init_weights

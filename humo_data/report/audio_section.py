@@ -18,7 +18,7 @@ import numpy as np
 COLUMNS = [
     "stage2", "stage2_reason", "language", "speech_ratio", "speech_to_background_db", "separation_applied",
     "sync_offset_frames", "sync_confidence", "sync_backend", "sync_verified", "audio_offset_frames",
-    "speech_backend", "transcript", "asr_hypothesis", "asr_backend", "asr_wer", "clip_id",
+    "speech_backend", "transcript", "asr_hypothesis", "asr_backend", "asr_wer", "clip_id", "sync_gate",
 ]  # fmt: skip
 BAR_W, BAR_H = 360, 120
 
@@ -71,9 +71,17 @@ def _meaning(rows: list[dict]) -> str:
             "speech envelope; it cannot tell swapped or dubbed audio from the clip's own. Stage 2 with it means "
             "<b>offset corrected</b>, not verified in sync."
         )
+    scored = sum(1 for r in rows if r.get("sync_backend"))
+    gates = Counter(r.get("sync_gate") for r in rows if r.get("sync_backend"))
     lines.append(
-        f"{verified} clips verified by SyncNet; {shifted} clips had their audio shifted to offset 0; "
-        f"vocals separated on {separated} clips before VAD/ASR/sync."
+        f"Sync stage: {scored} clips scored; <b>{shifted} had their audio moved</b> by the offset it measured "
+        f"(audio_offset_frames); {gates.get('low_sync_confidence', 0)} could not be told "
+        f"(low_sync_confidence: audio left as cut, not stage 2); {gates.get('no_speech', 0)} had no speech to "
+        f"align (no_speech: music or silence, left as cut); {gates.get('out_of_sync', 0)} out of sync "
+        f"beyond the gate (left as cut, not stage 2)."
+    )
+    lines.append(
+        f"{verified} clips verified by SyncNet; vocals separated on {separated} clips before VAD/ASR/sync."
     )
     return "<p>" + "<br>".join(lines) + "</p>"
 

@@ -1,8 +1,12 @@
-"""Sync scorers by name: ``build_scorer`` imports the configured backend (which registers itself in
-``base.SYNC_BACKENDS``) and loads it.
+"""Build a sync scorer from the config: ``build_scorer(cfg)`` loads weights once per actor.
 
-    scorer = build_scorer(cfg)                      # loads weights once per actor
+    scorer = build_scorer(cfg)
     result = scorer.score(SyncInput(...))           # OffsetScores + how much face was seen
+
+Every scorer searches the same offsets (+/- ``max_offset_frames``) and reports in SyncNet's sign
+convention (humo_data.sync.scores). Only ``syncnet`` with weights known to verify sets
+``sync_verified`` (humo_data.sync.verify); the offline scorer only locates an offset. The shared
+types live in humo_data.sync.base (re-exported here).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ and scores it.
     result = scorer.score(SyncInput(...))           # OffsetScores + how much face was seen
 
 Every scorer searches the same offsets (+/- ``max_offset_frames``) and reports in SyncNet's sign
-convention (humo_data.sync.scores). ``learned`` scorers can verify sync (``sync_verified``); the
-offline one only locates an offset.
+convention (humo_data.sync.scores). Only ``syncnet`` with weights known to verify sets
+``sync_verified`` (humo_data.sync.verify); the offline scorer only locates an offset.
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ class SyncInput:
 class SyncResult:
     scores: OffsetScores | None  # None when the clip could not be scored (see reason)
     face_fraction: float
-    reason: str | None = None  # e.g. no_face_track
+    reason: str | None = None  # e.g. no_face_track (scores is None)
+    #: why a reading that exists cannot be trusted (too short, flat or inconsistent curve); the
+    #: stage then gates the clip low_sync_confidence and moves nothing
+    uncertain: str | None = None
 
 
 class SyncScorer:
@@ -49,6 +52,11 @@ class SyncScorer:
     @property
     def min_confidence(self) -> float:
         raise NotImplementedError
+
+    @property
+    def min_shift_frames(self) -> int:
+        """Smallest |offset| this scorer moves audio for (1: any reading it passes)."""
+        return 1
 
     def score(self, clip: SyncInput) -> SyncResult:
         raise NotImplementedError

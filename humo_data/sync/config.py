@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from humo_data.audio.config import VadConfig
 from humo_data.config_base import Resources, StrictModel
 
 
@@ -14,10 +15,28 @@ class SyncConfig(StrictModel):
     backend: Literal["landmark-envelope-xcorr", "syncnet"] = Field(
         "landmark-envelope-xcorr",
         description="Sync scorer: landmark-envelope-xcorr (offline default, no learned weights: dlib mouth "
-        "opening against the speech envelope; corrects offsets, cannot verify sync) or syncnet "
-        "(weights from `weights`, syncnet_v2 layout; sets sync_verified).",
+        "opening against the speech envelope; corrects offsets it is sure of, cannot verify sync) or syncnet "
+        "(weights from `weights`, syncnet_v2 layout; sets sync_verified only with verifier weights, see "
+        "verifier_sha256 / min_heldout_accuracy).",
     )
     weights: str | None = Field(None, description="syncnet: syncnet_v2.model (state dict) or .safetensors.")
+    verifier_sha256: list[str] = Field(
+        default_factory=list,
+        description="syncnet: sha256 of weights known to verify sync, e.g. the published syncnet_v2.model "
+        "(`sha256sum syncnet_v2.model`; humo-data ships no weights and could not confirm the published "
+        "file's digest, so the list starts empty). Weights listed here set sync_verified when the gates pass.",
+    )
+    min_heldout_accuracy: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="syncnet: weights written by `humo-data sync-train` verify when the held-out pair accuracy "
+        "recorded beside them (<weights>.json, bound to the file by its sha256) reaches this (Wav2Lip's "
+        "expert SyncNet: 91% on LRS2 test pairs). Other weights score but never verify.",
+    )
+    min_heldout_pairs: int = Field(
+        1000, ge=1, description="syncnet: held-out pairs the recorded accuracy must rest on to count."
+    )
     device: str = Field("cpu", description="syncnet: torch device.")
     batch_frames: int = Field(
         20, ge=1, description="syncnet: video frames per forward pass (syncnet_python: 20)."
@@ -31,11 +50,6 @@ class SyncConfig(StrictModel):
     min_confidence_syncnet: float = Field(
         3.0, description="Stage-2 gate low_sync_confidence for syncnet: LSE-C below this (LatentSync: 3)."
     )
-    min_confidence_xcorr: float = Field(
-        0.25,
-        description="Stage-2 gate low_sync_confidence for landmark-envelope-xcorr: peak minus median of its "
-        "cross-validated correlation curve below this (a flat curve; not a sync verdict).",
-    )
     crop_scale: float = Field(
         0.4, ge=0, description="syncnet: face crop padding (syncnet_python's crop_scale)."
     )
@@ -44,19 +58,72 @@ class SyncConfig(StrictModel):
         gt=0,
         description="syncnet: scale of the landmark face box before cropping (S3FD boxes run larger).",
     )
-    xcorr_lag_bias_frames: int = Field(
-        -2,
-        description="landmark-envelope-xcorr: the raw offset it reads on in-sync speech, subtracted from every "
-        "reading. Mouth opening precedes the sound it makes, so the envelope trails the lips: on the in-sync "
-        "talking clips of ../shared/media (3 speakers) the raw reading was -2 (median; 80 ms). Erring this way "
-        "also errs toward delayed audio, which viewers tolerate ~3x better than early audio. Calibrate on "
-        "clips you know are in sync (benchmarks/sync_recovery.py).",
+    min_confidence_xcorr: float = Field(
+        2.0,
+        description="Stage-2 gate low_sync_confidence for landmark-envelope-xcorr: its confidence is how far "
+        "the curve's peak stands above the peaks the same mouth finds against unrelated audio (the clip's "
+        "own audio features rolled in time), in standard deviations of those peaks; below this the "
+        "reading is chance-level and nothing is moved.",
+    )
+    xcorr_null_rolls: int = Field(
+        16,
+        ge=4,
+        description="landmark-envelope-xcorr: unrelated-audio curves (time rolls) behind the confidence.",
+    )
+    xcorr_consistency_frames: int = Field(
+        2,
+        ge=0,
+        description="landmark-envelope-xcorr: the peak found with each third of the clip left out must lie "
+        "within this many frames of the whole clip's peak, else low_sync_confidence (one event, e.g. a "
+        "pause or a landmark glitch, must not decide the offset).",
+    )
+    xcorr_min_seconds: float = Field(
+        3.0,
+        ge=0,
+        description="landmark-envelope-xcorr: shorter clips get low_sync_confidence (on 2 s windows its "
+        "reading is near chance: benchmarks/results/sync_recovery.json).",
+    )
+    xcorr_min_shift_frames: int = Field(
+        3,
+        ge=1,
+        description="landmark-envelope-xcorr: audio is moved only when |offset| reaches this; a passed clip "
+        "reading closer to 0 is in sync within what this scorer can resolve and keeps its audio as cut. "
+        "Natural audio-visual asynchrony alone spans 40 ms audio lead to 200 ms audio lag in running speech "
+        "(Schwartz & Savariaux 2014), so a reading within +-2 frames (80 ms) of the literature lead below is "
+        "no evidence of a shift (benchmarks/results/sync_recovery.json: in-sync windows read -2..+1).",
+    )
+    xcorr_lips_lead_ms: float = Field(
+        40.0,
+        description="landmark-envelope-xcorr: how far the lips lead the sound they make in running speech; "
+        "subtracted from every reading (so in-sync speech reads 0). Schwartz & Savariaux (2014, PLoS Comput "
+        "Biol 10:e1003743) measured audio-visual asynchrony in chained syllables between 20 ms audio lead "
+        "and 70 ms audio lag, up to 200 ms lag in more complex speech; 40 ms (one frame at 25 fps) lies "
+        "inside both ranges. A literature figure, not fitted to any clip this project measures on; the "
+        "speaker-to-speaker spread around it (about +-1 frame) is in the benchmark's in-sync error.",
     )
     xcorr_bands: int = Field(
         4, ge=1, le=16, description="landmark-envelope-xcorr: log-energy bands 150-7000 Hz."
     )
+    xcorr_floor_db: float = Field(
+        40.0,
+        gt=0,
+        description="landmark-envelope-xcorr: band energies are floored this far below each band's loud "
+        "(95th percentile) level, so digital silence (zero padding where a source has no audio) is a "
+        "quiet frame, not an outlier that decides the fit.",
+    )
     xcorr_ridge: float = Field(
         1.0, gt=0, description="landmark-envelope-xcorr: ridge penalty of the per-lag fit."
+    )
+    min_speech_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Sync gate no_speech: the share of the clip Silero VAD (settings in `vad`) hears as speech "
+        "in the audio the scorer reads must reach this, else nothing is scored or moved (music, silence: "
+        "no evidence of speech sync). The sync stage runs its own VAD and never reads the audio stage's gate.",
+    )
+    vad: VadConfig = Field(
+        default_factory=VadConfig, description="Voice activity detection behind min_speech_ratio."
     )
     min_face_fraction: float = Field(
         0.5, ge=0, le=1, description="Frames with a located face needed to score (else no_face_track)."

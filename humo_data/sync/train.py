@@ -1,21 +1,26 @@
 """Train the ``syncnet`` backend on your own curated clips: no public weights needed.
 
-Positives are 5-frame face windows with their own (realigned) audio; negatives are the same
-windows with the audio shifted by ``min_shift..max_shift`` frames or taken from another clip
-(swapped). The loss is SyncNet's contrastive loss on the Euclidean distance of the two
-embeddings (the distance LSE-D / LSE-C are computed on). Clips are split into train and held-out
-sets by clip, never by window; accuracy is "distance below the threshold that best separates the
-training pairs", measured on held-out pairs. Weights are written in the syncnet_v2 layout, so
-``sync.backend=syncnet sync.weights=<out>`` loads them like the public release.
+Positives are 5-frame face windows of every talking clip with one visible speaker, with the
+audio as it was cut (most web video is in sync: SyncNet and LatentSync train on it this way);
+clips whose audio the offline scorer moved are left out, so the model never learns that
+scorer's picks. Negatives are the same windows with the audio shifted by ``min_shift..max_shift``
+frames or taken from another clip (swapped). The loss is SyncNet's contrastive loss on the
+Euclidean distance of the two embeddings (the distance LSE-D / LSE-C are computed on). Sources
+are split into train and held-out sets (never clips of one source on both sides); accuracy is
+"distance below the threshold that best separates the training pairs", measured on held-out
+pairs. Weights are written in the syncnet_v2 layout, so ``sync.backend=syncnet
+sync.weights=<out>`` loads them like the public release, and the report is written beside them
+(``<out>.json``, with the weights' sha256): the sync stage lets them set ``sync_verified`` only
+when that held-out accuracy reaches ``sync.min_heldout_accuracy`` (humo_data.sync.verify).
 
     report = train_syncnet(candidates_from_dataset("out/"), "syncnet_own.model", steps=2000, device="cuda")
 
-LatentSync trained its own SyncNet this way (shifted and swapped negatives). On a CPU this is a
-smoke run; a useful model needs thousands of clips and a GPU.
+On a CPU this is a smoke run; a useful model needs thousands of clips and a GPU.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +36,7 @@ from humo_data.sync.mfcc import mfcc
 from humo_data.sync.syncnet import CROP, PAD_VALUE, crop_face
 from humo_data.sync.syncnet_model import SyncNet, load_syncnet, save_syncnet
 from humo_data.sync.track import track_face
+from humo_data.sync.verify import file_sha256, report_path
 
 WINDOW = 5  # video frames per sample (0.2 s)
 MFCC_PER_FRAME = 4
@@ -43,6 +49,7 @@ class ClipTensors:
     clip_id: str
     crops: np.ndarray
     mfcc: np.ndarray
+    source_id: str = ""
 
     @property
     def positions(self) -> int:
@@ -60,37 +67,33 @@ class TrainReport:
     train_accuracy: float | None = None
     heldout_accuracy: float | None = None
     heldout_pairs: int = 0
+    train_sources: int = 0
+    heldout_sources: int = 0
+    weights_sha256: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def candidates_from_dataset(uri: str, subset: str = "stage2", limit: int | None = None) -> list[dict]:
-    """Clip rows of a curated dataset to train on: ``stage2`` rows, or ``sync_passed`` (every row
-    with audio that passed the audio and sync gates, stage 1 or not)."""
+def candidates_from_dataset(uri: str, limit: int | None = None) -> list[dict]:
+    """Clip rows to train on: every talking clip with one visible speaker whose audio is as cut.
+
+    Talking = the audio stage ran and its gates passed (``audio_gate`` null with a speech
+    reading: enough speech, one voice); one visible speaker = ``people_count == 1``; audio as
+    cut = ``audio_offset_frames`` 0 (a clip the offline scorer moved is its pick, not data).
+    Nothing here reads the sync stage's gate or offset."""
     from humo_data.io.dataset import open_dataset
 
     cols = [
-        "clip_id",
-        "video",
-        "audio",
-        "fps",
-        "num_frames",
-        "face_track",
-        "stage2",
-        "audio_gate",
-        "sync_gate",
-        "sync_offset_frames",
-    ]
+        "clip_id", "source_id", "video", "audio", "fps", "num_frames", "face_track", "people_count",
+        "audio_gate", "speech_ratio", "audio_offset_frames",
+    ]  # fmt: skip
     rows = []
     for _, batch in open_dataset(uri).iter_batches("triplets", cols, batch_size=8):
         for r in batch.to_pylist():
-            ok = (
-                r["stage2"]
-                if subset == "stage2"
-                else (r["sync_offset_frames"] is not None and not r["audio_gate"] and not r["sync_gate"])
-            )
-            if ok and r["video"] and r["audio"]:
+            talking = r["audio_gate"] is None and r["speech_ratio"] is not None
+            as_cut = not r["audio_offset_frames"]
+            if talking and as_cut and r["people_count"] == 1 and r["video"] and r["audio"]:
                 rows.append(r)
                 if limit and len(rows) >= limit:
                     return rows
@@ -112,7 +115,12 @@ def prepare_clip(row: dict, crop_scale: float = 0.4) -> ClipTensors | None:
     if track.found_fraction < 0.5:
         return None
     wave = decode_audio_bytes(row["audio"], 16000)
-    clip = ClipTensors(str(row.get("clip_id")), np.stack(crops), mfcc(wave).T.astype(np.float32))
+    clip = ClipTensors(
+        str(row.get("clip_id")),
+        np.stack(crops),
+        mfcc(wave).T.astype(np.float32),
+        str(row.get("source_id") or row.get("clip_id")),
+    )
     return clip if clip.positions > 0 else None
 
 
@@ -187,7 +195,7 @@ def train_syncnet(
     max_shift: int = 15,
     swap_fraction: float = 0.3,
     heldout_fraction: float = 0.2,
-    eval_pairs: int = 256,
+    eval_pairs: int = 2000,
     init_weights: str | Path | None = None,
     device: str = "cpu",
     seed: int = 0,
@@ -199,13 +207,21 @@ def train_syncnet(
     clips = [c for c in (prepare_clip(r) for r in rows) if c is not None]
     if len(clips) < 2:
         raise ValueError(f"need at least 2 usable clips (face found, audio present), got {len(clips)}")
-    rng.shuffle(clips)
-    n_held = max(1, int(round(heldout_fraction * len(clips))))
-    held, train = clips[:n_held], clips[n_held:]
+    sources = sorted({c.source_id for c in clips})
+    if len(sources) < 2:
+        raise ValueError(
+            f"need clips from at least 2 sources (held-out sources are unseen), got {len(sources)}"
+        )
+    rng.shuffle(sources)
+    n_held = min(len(sources) - 1, max(1, int(round(heldout_fraction * len(sources)))))
+    held_sources = set(sources[:n_held])
+    held = [c for c in clips if c.source_id in held_sources]
+    train = [c for c in clips if c.source_id not in held_sources]
     model = load_syncnet(init_weights, device) if init_weights else SyncNet().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     kw = {"min_shift": min_shift, "max_shift": max_shift, "swap_fraction": swap_fraction}
     report = TrainReport(str(out), steps, len(train), len(held))
+    report.train_sources, report.heldout_sources = len(sources) - n_held, n_held
     for step in range(steps):
         model.train()
         v, a, y = sample_pairs(train, batch, rng, **kw)
@@ -234,4 +250,6 @@ def train_syncnet(
     report.heldout_accuracy = float(((d_held <= report.threshold) == (y_held > 0.5)).mean())
     report.heldout_pairs = len(d_held)
     save_syncnet(model, out)
+    report.weights_sha256 = file_sha256(out)
+    report_path(out).write_text(json.dumps({**report.as_dict(), "losses": None}, indent=1) + "\n")
     return report

@@ -9,7 +9,7 @@ import pytest
 from humo_data.media.decode import AudioBuffer, SourceReader, output_size
 from humo_data.media.encode import ClipEncoder, decode_audio, encode_audio
 from humo_data.media.ffmpeg import run_ffmpeg, safe_path
-from tests.shared_media import MEDIA  # noqa: E402
+from tests.shared_media import MEDIA, needs_media  # noqa: E402
 
 
 def _frames(path, **kw):
@@ -18,7 +18,7 @@ def _frames(path, **kw):
         return r, frames
 
 
-@pytest.mark.skipif(not (MEDIA / "liveportrait_d10.mp4").exists(), reason="needs ../shared/media")
+@needs_media
 def test_30fps_source_resampled_to_25():
     reader, frames = _frames(MEDIA / "liveportrait_d10.mp4")  # 14.98 s at 30 fps
     assert [f.index for f in frames] == list(range(len(frames)))
@@ -26,9 +26,7 @@ def test_30fps_source_resampled_to_25():
     assert reader.audio.end_time == pytest.approx(14.98, abs=0.1)
 
 
-@pytest.mark.skipif(
-    not (MEDIA / "pyscenedetect_goldeneye-vfr-drop3.mp4").exists(), reason="needs ../shared/media"
-)
+@needs_media
 def test_vfr_source_gives_constant_grid_covering_its_duration():
     with av.open(str(MEDIA / "pyscenedetect_goldeneye-vfr-drop3.mp4")) as c:
         times = [f.time for f in c.decode(video=0)]

@@ -16,7 +16,8 @@ def rows():
         {**base, "stage2": False, "stage2_reason": "not_enough_speech", "language": None, "speech_ratio": 0.1,
          "sync_backend": None, "sync_offset_frames": None, "clip_id": "b" * 16},
         {**base, "stage2": False, "stage2_reason": "out_of_sync", "language": "zh", "sync_backend": "syncnet",
-         "sync_offset_frames": 9, "sync_confidence": 4.0, "sync_verified": False, "clip_id": "c" * 16},
+         "sync_offset_frames": 9, "sync_confidence": 4.0, "sync_verified": False, "clip_id": "c" * 16,
+         "sync_gate": "out_of_sync"},
         {**base, "stage2": True, "stage2_reason": None, "language": "zh", "sync_backend": "syncnet",
          "sync_offset_frames": 0, "sync_confidence": 7.5, "sync_verified": True, "clip_id": "d" * 16},
     ]  # fmt: skip
@@ -28,7 +29,8 @@ def test_fragment_shows_funnel_languages_histograms_and_meaning():
     assert "not_enough_speech" in page and "out_of_sync" in page and "stage 2" in page
     assert "<td>zh</td><td style='text-align:right'>2</td><td style='text-align:right'>1</td>" in page
     assert "offset corrected" in page  # the offline scorer is named for what stage 2 means with it
-    assert "1 clips verified by SyncNet" in page and "1 clips had their audio shifted" in page
+    assert "1 clips verified by SyncNet" in page and "<b>1 had their audio moved</b>" in page
+    assert "3 clips scored" in page and "1 out of sync" in page and "0 could not be told" in page
     assert page.count("<svg") == 2 + 2 * 2  # speech ratio, s2b, then offset + confidence per backend
     assert "hello there" in page
 
