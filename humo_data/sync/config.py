@@ -6,7 +6,6 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from humo_data.audio.config import VadConfig
 from humo_data.config_base import Resources, StrictModel
 
 
@@ -118,12 +117,9 @@ class SyncConfig(StrictModel):
         0.5,
         ge=0,
         le=1,
-        description="Sync gate no_speech: the share of the clip Silero VAD (settings in `vad`) hears as speech "
+        description="Sync gate no_speech: the share of the clip Silero VAD (Silero's published segment rules, humo_data.audio.config.VadConfig defaults) hears as speech "
         "in the audio the scorer reads must reach this, else nothing is scored or moved (music, silence: "
         "no evidence of speech sync). The sync stage runs its own VAD and never reads the audio stage's gate.",
-    )
-    vad: VadConfig = Field(
-        default_factory=VadConfig, description="Voice activity detection behind min_speech_ratio."
     )
     min_face_fraction: float = Field(
         0.5, ge=0, le=1, description="Frames with a located face needed to score (else no_face_track)."

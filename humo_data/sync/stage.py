@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from humo_data.audio.vad import speech_ratio, speech_segments
+from humo_data.audio.config import VadConfig
 from humo_data.media.audio import decode_audio_bytes, pcm_from_bytes
+from humo_data.media.vad import speech_ratio, speech_segments
 from humo_data.schema import VOCALS_COLUMN
 from humo_data.stage import Stage
 from humo_data.sync.backends import SyncInput, build_scorer
@@ -42,6 +43,7 @@ from humo_data.sync.shift import shifted_media
 from humo_data.sync.verify import Verifier, verifier_status
 
 SR = 16000
+VAD = VadConfig()  # Silero's published segment rules (the audio stage's defaults)
 
 
 class SyncStage(Stage[SyncConfig]):
@@ -62,11 +64,11 @@ class SyncStage(Stage[SyncConfig]):
     consumes = ("_audio_pcm", VOCALS_COLUMN)
 
     def setup(self) -> None:
-        from humo_data.audio.vad import SileroVad
+        from humo_data.media.vad import SileroVad
         from humo_data.sync.track import dlib_models
 
         self.scorer = build_scorer(self.config)
-        self.vad = SileroVad(self.config.vad)
+        self.vad = SileroVad(VAD)
         dlib_models()  # both scorers follow the face with dlib: load its models once per actor
         if self.config.backend == "syncnet":
             import torch
@@ -88,7 +90,12 @@ class SyncStage(Stage[SyncConfig]):
         }
 
     def weights(self) -> dict[str, str | None]:
-        return {"weights": self.config.weights} if self.config.backend == "syncnet" else {}
+        from humo_data.media.vad import packaged_model_path
+
+        out: dict[str, str | None] = {"vad_model": packaged_model_path()}  # the no_speech gate
+        if self.config.backend == "syncnet":
+            out["weights"] = self.config.weights
+        return out
 
     def transform(self, live: pa.Table) -> dict[str, list]:
         rows = live.to_pylist()
@@ -118,9 +125,7 @@ class SyncStage(Stage[SyncConfig]):
         out = []
         for wave, p in zip(windows, probs, strict=True):
             seconds = len(wave) / SR
-            out.append(
-                speech_ratio(speech_segments(p, self.config.vad, seconds), seconds) if len(wave) else 0.0
-            )
+            out.append(speech_ratio(speech_segments(p, VAD, seconds), seconds) if len(wave) else 0.0)
         return out
 
     def process(

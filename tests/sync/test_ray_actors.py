@@ -36,8 +36,6 @@ def test_audio_then_sync_as_actor_pools(pipeline):
         "low_sync_confidence",
     )  # the offline scorer gates what it cannot tell
     assert silent["audio_gate"] == "not_enough_speech"  # the sync stage scores it anyway (its own gate)
-    assert (
-        silent["sync_backend"] == "landmark-envelope-xcorr" and silent["sync_gate"] == "no_speech"
-    )
+    assert silent["sync_backend"] == "landmark-envelope-xcorr" and silent["sync_gate"] == "no_speech"
     assert all(r["_reject_reason"] is None for r in rows)
     assert all(r["_audio_pcm"] is None for r in rows)  # consumed by the sync stage
