@@ -85,8 +85,9 @@ class SyncConfig(StrictModel):
     xcorr_min_shift_frames: int = Field(
         3,
         ge=1,
-        description="landmark-envelope-xcorr: audio is moved only when |offset| reaches this; a passed clip "
-        "reading closer to 0 is in sync within what this scorer can resolve and keeps its audio as cut. "
+        description="landmark-envelope-xcorr: audio is moved only when |offset| reaches this; a confident "
+        "reading within one frame of 0 passes as cut, one from 2 frames up to this is ambiguous (in-sync "
+        "speech or a small shift read short) and gated low_sync_confidence, neither passed nor moved. "
         "Natural audio-visual asynchrony alone spans 40 ms audio lead to 200 ms audio lag in running speech "
         "(Schwartz & Savariaux 2014), so a reading within +-2 frames (80 ms) of the literature lead below is "
         "no evidence of a shift (benchmarks/results/sync_recovery.json: in-sync windows read -2..+1).",

@@ -15,8 +15,10 @@ audio gate, must find every clip scored)::
                                AAC track rewritten, audio_offset_frames = offset
 
 No shift without evidence: music or silence (no_speech) and readings that are not confident
-(low_sync_confidence) keep their audio as cut and are not stage 2; the offline scorer also leaves
-readings within ``xcorr_min_shift_frames`` of 0 as cut (within its resolution).
+(low_sync_confidence) keep their audio as cut and are not stage 2. A confident reading within one
+frame of 0 passes as cut; one from 2 frames up to the scorer's smallest move (the offline scorer's
+``xcorr_min_shift_frames``: readings of in-sync speech spread over +-2 frames from speaker to
+speaker) is ambiguous, so low_sync_confidence too: it is neither trusted as in sync nor moved.
 
 A failed gate keeps the row (stage 1 needs no audio) with ``sync_gate`` (null = passed); the
 stage writes it from its own reading every time it runs and never reads another gate; only
@@ -152,7 +154,11 @@ class SyncStage(Stage[SyncConfig]):
         out.update(sync_offset_frames=s.offset, sync_confidence=s.confidence, sync_distance=s.distance)
         confident = result.uncertain is None and s.confidence >= self.scorer.min_confidence
         in_range = abs(s.offset) <= cfg.max_abs_offset_frames
-        gate = None if confident and in_range else ("low_sync_confidence" if not confident else "out_of_sync")
+        # between "in sync within one frame" and the scorer's smallest move a reading is ambiguous:
+        # in-sync speech with a speaker's lip-audio lag, or a small shift read short; neither left
+        # as cut nor moved (a 4-frame shift read as 2 would otherwise reach stage 2 unmoved)
+        ambiguous = 1 < abs(s.offset) < self.scorer.min_shift_frames
+        gate = "low_sync_confidence" if not confident or ambiguous else None if in_range else "out_of_sync"
         out["sync_gate"] = gate
         out["sync_verified"] = bool(gate is None and self.scorer.learned and self.verifier.verified)
         if gate is None and abs(s.offset) >= self.scorer.min_shift_frames:

