@@ -64,8 +64,8 @@ def pipeline_table(
 ) -> pa.Table:
     """The cutter's and faces stage's working table of ``path``: live clips as the sync stage gets
     them (``faces=False``: as a job with the faces stage off hands them on, no ``face_track``)."""
-    from humo_data.jobs.plan import cut_source
     from humo_data.faces.stage import FaceStage
+    from humo_data.jobs.plan import cut_source
 
     cfg = curate_config(max_seconds, overrides)
     table = cut_source(str(path), cfg)
