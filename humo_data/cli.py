@@ -43,6 +43,16 @@ def curate(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (stages, backends, resources) and stop.")
     ] = False,
+    allow_nonempty_output: Annotated[
+        bool,
+        typer.Option(
+            "--allow-nonempty-output",
+            help="Write the dataset into an output folder (or prefix) that already holds other files.",
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Ray's own log lines here (default: OUT/_logs/).")
+    ] = False,
 ) -> None:
     """Run the streaming curation job and write Parquet shards, rejects, manifest and report."""
     overrides = list(set_ or [])
@@ -55,12 +65,17 @@ def curate(
     from humo_data.io.lease import LeaseHeld
     from humo_data.io.sources import SourcesError
     from humo_data.io.store import StoreError
-    from humo_data.jobs.curate import ResumeConflict, run_curate
+    from humo_data.jobs.curate import Interrupted, ResumeConflict, run_curate
     from humo_data.jobs.plan import PlanError
     from humo_data.ray_compute import ClusterUnavailable, ResourcePlanError
 
     try:
-        summary = run_curate(input, output, cfg, show_progress=progress)
+        summary = run_curate(
+            input, output, cfg, show_progress=progress, allow_nonempty_output=allow_nonempty_output,
+            verbose=verbose,
+        )  # fmt: skip
+    except Interrupted as err:
+        _fail(str(err), code=130)
     except (
         SourcesError,
         ResumeConflict,
@@ -72,6 +87,8 @@ def curate(
         FileNotFoundError,  # a stage's preflight: a model or package it needs is not installed
     ) as err:
         _fail(str(err))
+    if summary.fault:
+        _fail(summary.fault, code=1)
     if summary.ok and cfg.dataset.after_curate:  # operations take the lease curate has released
         from humo_data.dataset_ops.chain import run_after_curate
 

@@ -6,6 +6,7 @@ Ray's knobs for actor sizing moved between releases (``compute=`` -> ``concurren
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -21,10 +22,12 @@ class ClusterUnavailable(RuntimeError):
     """ray.address names a cluster that cannot be reached."""
 
 
-def init_ray(cfg: RayConfig) -> None:
-    """Connect to ``cfg.address`` or start a local cluster sized by the config (same code path)."""
+def init_ray(cfg: RayConfig) -> str | None:
+    """Connect to ``cfg.address`` (or ``RAY_ADDRESS``) or start a local cluster of this run's own,
+    sized by the config, even when another Ray cluster runs on this machine (Ray's default would
+    join that one); returns one line saying which, or None when Ray was already up."""
     if ray.is_initialized():
-        return
+        return None
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": True,
                               "logging_level": "WARNING"}  # fmt: skip
     # Inside `ray job submit` (or with RAY_ADDRESS exported) ray.init joins that cluster, which
@@ -39,12 +42,28 @@ def init_ray(cfg: RayConfig) -> None:
                 f"no Ray cluster at {where}={address!r} ({err}). Start one (`ray start --head`), "
                 "submit with `ray job submit`, or run locally with --set ray.address=null."
             ) from None
-        return
+        return f"ray: joined the cluster at {address} ({_cpus()} CPUs)"
     if cfg.num_cpus:
         kwargs["num_cpus"] = cfg.num_cpus
     if cfg.object_store_memory:
         kwargs["object_store_memory"] = cfg.object_store_memory
-    ray.init(**kwargs)
+    running = _running_cluster()
+    ray.init(address="local", **kwargs)
+    other = f"; the Ray cluster already running here ({running}) is not used (--address auto joins it)"
+    return f"ray: started a local cluster for this run ({_cpus()} CPUs){other if running else ''}"
+
+
+def _cpus() -> str:
+    return f"{ray.cluster_resources().get('CPU', 0):g}"
+
+
+def _running_cluster() -> str | None:
+    """The address of the cluster ``ray start`` last started on this machine, if its file is there."""
+    from ray._common.utils import get_ray_address_file
+
+    with contextlib.suppress(OSError), open(get_ray_address_file(None)) as f:
+        return f.read().strip() or None
+    return None
 
 
 def actor_pool(res: Resources, default: int | None) -> ActorPoolStrategy:

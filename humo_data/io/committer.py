@@ -36,7 +36,29 @@ class _Source:
     got: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     parts: dict[str, int] = field(default_factory=dict)
     rows: int = 0
+    clips: int = 0
+    #: (stage, reason) of each reject row, with one detail per pair (for a systemic fault's message)
+    rejects: dict[tuple[str, str], str | None] = field(default_factory=dict)
     announced: bool = False
+
+
+@dataclass
+class SystemicFault:
+    """Every source of a run was rejected one way: the likely cause is the setup, not the files."""
+
+    stage: str
+    reason: str
+    detail: str | None
+    sources: list[str]
+
+    def message(self) -> str:
+        example = f" (e.g. {self.detail})" if self.detail else ""
+        return (
+            f"systemic fault: all {len(self.sources)} sources of this run were rejected at {self.stage} as "
+            f"{self.reason}{example}; nothing of this run was kept and the sources stay to do. Fix the cause "
+            "(a missing codec, model or package, a wrong input) and rerun the same command; if these rejects "
+            "are what you expect, rerun with --set writer.systemic_fault_min_sources=0."
+        )
 
 
 class Committer:
@@ -50,6 +72,7 @@ class Committer:
         compression: str = "zstd",
         flush_every_seconds: float = 0.5,
         compact_every_seconds: float = 300.0,
+        systemic_fault_min_sources: int = 0,
         on_source_processed: Callable[[str], None] | None = None,
         shard_stages: dict[str, str] | None = None,
     ):
@@ -68,6 +91,16 @@ class Committer:
         #: per-stage numbers of this run's stream (summed from the writers' records)
         self.stats: dict[str, dict[str, Any]] = {}
         self._last_flush = time.monotonic()
+        # Systemic faults: while this run has committed no clip and every finished source was
+        # rejected with one (stage, reason), the sources' ledger records wait here, so that a run
+        # found faulty at the end leaves them to do; the first other outcome releases them.
+        self.fault_min_sources = systemic_fault_min_sources
+        self._holding = systemic_fault_min_sources > 0
+        self._held: list[dict[str, Any]] = []
+        self._held_uris: set[str] = set()
+        self._held_pair: tuple[str, str] | None = None
+        self._held_detail: str | None = None
+        self._run_shards: list[dict[str, Any]] = []  # (table, key, counts) of every shard committed here
         self._load_open_sources()
 
     # --- resume ---------------------------------------------------------------------------------
@@ -106,6 +139,7 @@ class Committer:
                     info = self._rewrite(s["table"], info, "clip_id", kept_clips[s["key"]])
                 if info is not None:
                     out.append(self._feature_record(s, info))
+                    self._run_shards.append(out[-1])
                 continue
             lines = by_key.get((s["table"], s["key"]), [])
             fresh = [r for r in lines if not self._seen(r)]
@@ -127,7 +161,13 @@ class Committer:
                 src.got[r["unit"]] += 1
                 src.parts[r["unit"]] = r["unit_parts"] or 1
                 src.rows += 1
+                if s["table"] == "triplets":
+                    src.clips += 1
+                elif s["table"] == "rejects":
+                    pair = (r.get("stage") or "", r.get("reason") or "")
+                    src.rejects.setdefault(pair, json.loads(r["json"] or "{}").get("detail"))
             out.append(self._shard_record(s["table"], s["key"], info, fresh))
+            self._run_shards.append(out[-1])
         for r in rows:
             if r["t"] == "stats":
                 delta = json.loads(r["json"])
@@ -169,7 +209,7 @@ class Committer:
 
     def _seen(self, r: dict[str, Any]) -> bool:
         src = self.sources.get(r["source_uri"])
-        if r["source_uri"] in self.state.finished:
+        if r["source_uri"] in self.state.finished or r["source_uri"] in self._held_uris:
             return True
         return src is not None and src.got.get(r["unit"], 0) >= (r["unit_parts"] or 1)
 
@@ -238,13 +278,55 @@ class Committer:
                 }
                 if delta:
                     out.append({"t": "counts", "counts": delta})
-                out.append({"t": "source", "uri": uri, "source_id": src.source_id, "rows": src.rows,
-                            "finished_at": utc_now()})  # fmt: skip
+                out += self._hold_or_release(
+                    {"t": "source", "uri": uri, "source_id": src.source_id, "rows": src.rows,
+                     "finished_at": utc_now()}, src)  # fmt: skip
                 del self.sources[uri]
         return out
 
+    # --- systemic faults ------------------------------------------------------------------------
+    def _hold_or_release(self, record: dict[str, Any], src: _Source) -> list[dict[str, Any]]:
+        if self._holding and src.clips == 0 and len(src.rejects) == 1:
+            pair = next(iter(src.rejects))
+            if self._held_pair in (None, pair):
+                self._held_pair = pair
+                self._held_detail = self._held_detail or src.rejects[pair]
+                self._held.append(record)
+                self._held_uris.add(record["uri"])
+                return []
+        self._holding = False
+        released, self._held = self._held, []
+        self._held_uris.clear()
+        return [*released, record]
+
+    def settle(self, sources: int) -> SystemicFault | None:
+        """End of the stream: a run of ``sources`` (>= ``systemic_fault_min_sources``) whose every
+        source was rejected one way is a systemic fault: its shards are dropped and its sources
+        recorded as retryable (a rerun after the fix redoes them). Otherwise the held sources
+        enter the ledger."""
+        held, self._held = self._held, []
+        self._held_uris.clear()
+        if not (self._holding and self._held_pair and len(held) == sources >= self.fault_min_sources):
+            self.state.record(held)
+            return None
+        stage, reason = self._held_pair
+        fault = SystemicFault(stage, reason, self._held_detail, [r["uri"] for r in held])
+        drops = [{"t": "drop", "table": r["table"], "key": r["key"], "counts": _negated(r.get("counts") or {})}
+                 for r in self._run_shards]  # fmt: skip
+        retries = [{"t": "retry", "uri": uri, "stage": stage, "detail": f"systemic fault: {reason} ({fault.detail})", "at": utc_now()}
+                   for uri in fault.sources]  # fmt: skip
+        self.state.record(drops + retries)
+        self.retryable += fault.sources
+        self.clips_committed, self.seconds_committed = 0, 0.0
+        return fault
+
     def unfinished(self) -> list[str]:
         return list(self.sources)
+
+
+def _negated(counts: dict[str, Any]) -> dict[str, Any]:
+    return {k: _negated(v) if isinstance(v, dict) else -v for k, v in counts.items()
+            if isinstance(v, (dict, int, float)) and not isinstance(v, bool)}  # fmt: skip
 
 
 def _units_in_shard(state: DatasetState, table: str, path: str, uris: set[str]) -> list[tuple[str, str]]:

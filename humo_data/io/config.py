@@ -48,9 +48,17 @@ class WriterConfig(StrictModel):
     )
     retries: int = Field(3, ge=0, description="Retries of a retryable I/O error (timeouts, throttling).")
     retry_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay; doubles per retry.")
+    systemic_fault_min_sources: int = Field(
+        2,
+        ge=0,
+        description="A run of at least this many sources whose every source is rejected with one stage and "
+        "reason is a systemic fault (a missing codec or model, a wrong input): it exits non-zero, keeps "
+        "nothing and leaves the sources to do. 0 = off (such rejects are kept as usual).",
+    )
 
     # Shard sizes, codecs and reporting change how the dataset is laid out, not what it holds.
     unhashed: ClassVar[frozenset[str]] = frozenset(
         {"rows_per_shard", "row_group_rows", "compression", "rejects_per_shard", "report",
-         "compact_every_seconds", "lease_seconds", "retries", "retry_backoff_seconds"}
+         "compact_every_seconds", "lease_seconds", "retries", "retry_backoff_seconds",
+         "systemic_fault_min_sources"}
     )  # fmt: skip

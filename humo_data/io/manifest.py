@@ -248,6 +248,8 @@ class DatasetState:
             m["tables"][r["table"]] = [e for e in entries if e["key"] != r["key"]]
             self._index.get(r["table"], {}).pop(r["key"], None)
             add_counts(m["counts"], r.get("counts", {}))
+            for by in ("rejects_by_stage", "rejects_by_reason"):  # a dropped shard's reasons leave no zeros
+                m["counts"][by] = {k: v for k, v in m["counts"].get(by, {}).items() if v}
         elif t == "source":
             entry = {k: r.get(k) for k in ("uri", "source_id", "rows", "finished_at")}
             self.finished[r["uri"]] = entry

@@ -148,6 +148,6 @@ class ShardSink:
                 {"t": "row", "table": "rejects", "key": key, "source_uri": r["source_uri"],
                  "source_id": r["source_id"], "unit": r["_unit"] or out["reject_id"], "unit_parts": r["_unit_parts"],
                  "stage": out["stage"], "reason": out["reason"],
-                 "json": json.dumps({"whole_source": r["_kind"] == "source"})}
+                 "json": json.dumps({"whole_source": r["_kind"] == "source", "detail": r["_reject_detail"]})}
             )  # fmt: skip
         return records

@@ -17,6 +17,7 @@ continues where it stopped.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,11 +33,12 @@ from humo_data.config import CurateConfig
 from humo_data.io.committer import Committer
 from humo_data.io.dataset import Dataset
 from humo_data.io.manifest import DatasetState, utc_now
-from humo_data.io.run import dataset_run
+from humo_data.io.run import check_output, dataset_run
 from humo_data.io.sources import SourceRef, list_sources
 from humo_data.io.store import Store
 from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns
 from humo_data.jobs.plan import CurationPlan, stage_manifest_info
+from humo_data.jobs.ray_log import ray_output_to_log
 from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
 from humo_data.report.stages_section import stage_table
 
@@ -58,6 +60,8 @@ class CurateSummary:
     new_video_seconds: float = 0.0
     retryable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: a systemic fault's message (every source rejected one way): the run failed, nothing kept
+    fault: str | None = None
     #: the plan's stage names in order, and this run's stats (stages, phases) from the manifest
     stage_order: list[str] = field(default_factory=list)
     run_stats: dict[str, Any] = field(default_factory=dict)
@@ -107,20 +111,45 @@ class PhaseClock:
             entry["wall_seconds"] += time.perf_counter() - t0
 
 
-def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool = True) -> CurateSummary:
-    from humo_data.ray_compute import init_ray
+class Interrupted(RuntimeError):
+    """Ctrl-C during a run: what is committed stays; the message says how to resume."""
 
-    console = Console(stderr=True)
+
+def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool = True, *,
+               allow_nonempty_output: bool = False, verbose: bool = False) -> CurateSummary:  # fmt: skip
+    """Curate ``input`` into ``output``. Everything that can be wrong with the command (the plan,
+    its installs, the input, an output holding other files) is checked before anything is created.
+    Ray's console output goes to ``OUT/_logs/<run>.log`` unless ``verbose``."""
     started = time.perf_counter()
-    plan = CurationPlan.build(cfg)  # checked before anything is created
+    plan = CurationPlan.build(cfg)
     plan.preflight()
+    refs = list_sources(input, cfg.sources)
+    check_output(str(output), allow_nonempty_output)
     store = Store.open(str(output))
     run_id = new_run_id()
+    with ray_output_to_log(store, run_id, verbose) as (stream, ray_log):
+        console = Console(file=stream, stderr=stream is sys.stderr)
+        try:
+            summary = _run(refs, input, output, cfg, plan, store, run_id, console, show_progress, ray_log)
+        except KeyboardInterrupt:  # not Ray's "execution failed" traceback: what stays, and what to do
+            finished = DatasetState(store).finished  # what a rerun will skip (committed records)
+            done = sum(1 for r in refs if r.uri in finished)
+            raise Interrupted(
+                f"interrupted: {done} sources committed, rerun the same command to resume"
+            ) from None
+        summary.wall_seconds = time.perf_counter() - started
+        print_summary(summary, console)
+    return summary
+
+
+def _run(refs: list[SourceRef], input: str, output: str, cfg: CurateConfig, plan: CurationPlan, store: Store,
+         run_id: str, console: Console, show_progress: bool, ray_log: str | None) -> CurateSummary:  # fmt: skip
+    from humo_data.ray_compute import init_ray
+
     clock = PhaseClock()
     with dataset_run(store, run_id, str(input), lease_seconds=cfg.writer.lease_seconds,
                      open_state=lambda st, notes: open_for_run(st, cfg, notes)) as run:  # fmt: skip
         state, notes = run.state, run.notes
-        refs = list_sources(input, cfg.sources)
         todo: list[SourceRef] = [r for r in refs if r.uri not in state.finished]
         counts = state.manifest["counts"]
         clips_before, seconds_before = counts.get("triplets", 0), counts.get("video_seconds", 0.0)
@@ -134,15 +163,23 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
         committer = Committer(
             state, row_group_rows=cfg.writer.row_group_rows, compression=cfg.writer.compression,
             compact_every_seconds=cfg.writer.compact_every_seconds,
+            systemic_fault_min_sources=cfg.writer.systemic_fault_min_sources,
             on_source_processed=lambda uri: progress.update(task, advance=1),
             shard_stages=plan.stream_hashes(),
         )  # fmt: skip
         retryable: list[str] = []
         unfinished: list[str] = []
+        fault = None
         with progress:
             if todo:
                 with clock("ray_start"):
-                    init_ray(cfg.ray)
+                    started_line = init_ray(cfg.ray)
+                if started_line:
+                    console.print(
+                        started_line + (f"; its log: {ray_log}" if ray_log else ""),
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 owners = {e["source_id"]: u for u, e in state.finished.items() if e.get("source_id")}
                 owners.update({s.source_id: u for u, s in committer.sources.items() if s.source_id})
                 with clock("stream"):
@@ -150,7 +187,9 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
                         todo, plan, store, committer, run_id, owners,
                         on_batch=lambda: progress.update(task, clips=committer.clips_committed),
                     )  # fmt: skip
-                retryable, unfinished = result.retryable, result.unfinished
+                fault = committer.settle(len(todo))
+                committer.flush()
+                retryable, unfinished = committer.retryable, result.unfinished
                 notes += committer.notes
                 if result.duplicates_dropped:
                     notes.append(f"{result.duplicates_dropped} duplicate row(s) from retried work dropped")
@@ -165,11 +204,11 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
     if cfg.writer.report:
         _write_report(str(output), console)
     m = state.manifest
-    summary = CurateSummary(
+    return CurateSummary(
         sources_listed=len(refs),
         sources_skipped=len(refs) - len(todo),
         sources_processed=len(todo),
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=0.0,
         manifest=m,
         output=str(output),
         ok=complete,
@@ -177,12 +216,11 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
         new_video_seconds=m["counts"].get("video_seconds", 0.0) - seconds_before,
         retryable=retryable,
         notes=notes,
+        fault=fault.message() if fault else None,
         stage_order=[i.name for i in plan.describe()],
         run_stats=next((r.get("stats") for r in reversed(m["runs"]) if r.get("run_id") == run_id), None)
         or {},
     )
-    print_summary(summary, console)
-    return summary
 
 
 def run_later_phases(ds: Dataset, plan: CurationPlan, console: Console, clock: PhaseClock | None = None,
