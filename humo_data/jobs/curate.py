@@ -17,7 +17,6 @@ continues where it stopped.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from humo_data.io.sources import SourceRef, list_sources
 from humo_data.io.store import Store
 from humo_data.jobs.phases import run_captions_phase, run_identity_phase, run_reruns
 from humo_data.jobs.plan import CurationPlan, stage_manifest_info
-from humo_data.jobs.ray_log import ray_output_to_log
+from humo_data.jobs.ray_log import RayOutput
 from humo_data.jobs.stream import new_run_id, run_stream, stream_stage_infos
 from humo_data.report.stages_section import stage_table
 
@@ -127,10 +126,10 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
     check_output(str(output), allow_nonempty_output)
     store = Store.open(str(output))
     run_id = new_run_id()
-    with ray_output_to_log(store, run_id, verbose) as (stream, ray_log):
-        console = Console(file=stream, stderr=stream is sys.stderr)
+    with RayOutput(store, run_id, verbose) as ray_out:
+        console = Console(file=ray_out.console_stream, stderr=verbose)
         try:
-            summary = _run(refs, input, output, cfg, plan, store, run_id, console, show_progress, ray_log)
+            summary = _run(refs, input, output, cfg, plan, store, run_id, console, show_progress, ray_out)
         except KeyboardInterrupt:  # not Ray's "execution failed" traceback: what stays, and what to do
             finished = DatasetState(store).finished  # what a rerun will skip (committed records)
             done = sum(1 for r in refs if r.uri in finished)
@@ -143,7 +142,7 @@ def run_curate(input: str, output: str, cfg: CurateConfig, show_progress: bool =
 
 
 def _run(refs: list[SourceRef], input: str, output: str, cfg: CurateConfig, plan: CurationPlan, store: Store,
-         run_id: str, console: Console, show_progress: bool, ray_log: str | None) -> CurateSummary:  # fmt: skip
+         run_id: str, console: Console, show_progress: bool, ray_out: RayOutput) -> CurateSummary:  # fmt: skip
     from humo_data.ray_compute import init_ray
 
     clock = PhaseClock()
@@ -172,11 +171,12 @@ def _run(refs: list[SourceRef], input: str, output: str, cfg: CurateConfig, plan
         fault = None
         with progress:
             if todo:
+                ray_out.start()
                 with clock("ray_start"):
                     started_line = init_ray(cfg.ray)
                 if started_line:
                     console.print(
-                        started_line + (f"; its log: {ray_log}" if ray_log else ""),
+                        started_line + (f"; its log: {ray_out.shown}" if ray_out.shown else ""),
                         highlight=False,
                         soft_wrap=True,
                     )
@@ -198,6 +198,7 @@ def _run(refs: list[SourceRef], input: str, output: str, cfg: CurateConfig, plan
                        "at": utc_now()}])  # fmt: skip
         later_stats: dict[str, Any] = {}
         if complete:
+            ray_out.start()  # the later phases start Ray when the stream did not
             notes += run_later_phases(run.ds, plan, console, clock, later_stats)
         state.record([{"t": "stats", "run_id": run_id, "stages": later_stats, "phases": clock.phases}])
         state.manifest["status"] = "complete" if complete else "running"
