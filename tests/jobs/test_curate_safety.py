@@ -104,6 +104,7 @@ def sample_run(other_cluster, tmp_path_factory):
     return run, out
 
 
+@pytest.mark.slow
 def test_curate_starts_its_own_cluster_beside_a_running_one(sample_run):
     run, out = sample_run
     assert run.returncode == 0, run.stderr[-3000:]
@@ -112,6 +113,7 @@ def test_curate_starts_its_own_cluster_beside_a_running_one(sample_run):
     assert "object_store_memory" not in run.stderr
 
 
+@pytest.mark.slow
 def test_console_holds_no_ray_log_lines_and_the_log_file_does(sample_run):
     run, out = sample_run
     assert run.returncode == 0, run.stderr[-3000:]
@@ -128,6 +130,7 @@ def test_console_holds_no_ray_log_lines_and_the_log_file_does(sample_run):
     assert "WARNING" in text or "streaming_executor" in text  # Ray's lines went there
 
 
+@pytest.mark.slow
 def test_every_source_failing_one_way_is_a_systemic_fault(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
