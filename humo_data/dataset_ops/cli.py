@@ -137,7 +137,11 @@ def register(app: typer.Typer) -> None:
     def remove(
         dataset: DatasetArg,
         source: Annotated[
-            Optional[str], typer.Option(help="A source_id or source URI: every row of it goes.")
+            Optional[str],
+            typer.Option(
+                help="A source_id, source URI, or local path as given to curate (relative to the "
+                "working directory): every row of it goes."
+            ),
         ] = None,
         identity: Annotated[
             Optional[str],

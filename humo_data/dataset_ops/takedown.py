@@ -1,7 +1,9 @@
 """``humo-data remove OUT --source ID|URI`` / ``--identity ID``: takedown requests.
 
-- ``--source``: every row of the source (by source_id or source_uri), its feature rows, and every
-  reference image another row took from it (its pixels are the source's content).
+- ``--source``: every row of the source (by source_id, source_uri, or a local path spelled as it
+  was given to curate: relative to the working directory, absolute or ``file://``), its feature
+  rows, and every reference image another row took from it (its pixels are the source's content).
+  A value that matches nothing fails naming the sources spelled like it.
 - ``--identity``: every clip that shows the person, and every reference image cut from such a
   clip. A clip shows the person when its main face carries the ``identity_id``, or when any face
   track in it (features/faces: the people seen beside the main one, and clips that left the
@@ -19,7 +21,9 @@ back. Exports made earlier (humo-data export) are outside the dataset: remove fr
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -54,6 +58,7 @@ from humo_data.io.shards import (
     triplet_record,
     write_feature_shard,
 )
+from humo_data.io.sources import is_local, local_path
 from humo_data.io.store import Store
 
 STAGE = "takedown"
@@ -80,19 +85,84 @@ def identity_rows(ds: Dataset, identity: str) -> set[str]:
     return out
 
 
-def source_ids(ds: Dataset, value: str) -> set[str]:
-    """Source ids a ``--source`` value names: a source_id, or a URI (rows, or the ledger)."""
-    out = {value} if any(e.get("source_id") == value for e in ds.state.finished.values()) else set()
-    if value in ds.state.finished and ds.state.finished[value].get("source_id"):
-        out.add(ds.state.finished[value]["source_id"])
+def _source_keys(value: str) -> set[str]:
+    """The spellings a ``--source`` value may have in the dataset: as typed, and for a local path
+    the absolute path curate recorded (``file://`` stripped, relative to the working directory, as
+    ``curate --input`` resolved it) and its symlink-free form."""
+    keys = {value}
+    if is_local(value):
+        path = local_path(value)
+        keys |= {os.path.abspath(path), os.path.realpath(path)}
+    return keys
+
+
+def _uri_keys(uri: str) -> set[str]:
+    """The spellings of a recorded source URI (a local one also without ``file://``)."""
+    return {uri, os.path.abspath(local_path(uri))} if is_local(uri) else {uri}
+
+
+def known_sources(ds: Dataset) -> dict[str, str]:
+    """Every source of the dataset, URI -> source_id: the ledger (sources whose clips were all
+    rejected too) and the triplet rows."""
+    out = {uri: str(e.get("source_id") or "") for uri, e in ds.state.finished.items()}
     for entry in ds.shards("triplets"):
         t = pq.read_table(ds.store.open_read(entry["path"]), columns=["source_id", "source_uri"])
-        out.update(
-            s
-            for s, u in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True)
-            if value in (s, u)
-        )
+        for s, u in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True):
+            if u:
+                out[u] = s or out.get(u, "")
     return out
+
+
+def source_ids(ds: Dataset, value: str) -> set[str]:
+    """Source ids a ``--source`` value names: a source_id, or a source URI or local path written
+    as curate's input named it (relative, absolute or ``file://``)."""
+    keys = _source_keys(value)
+    out: set[str] = set()
+    for uri, sid in known_sources(ds).items():
+        if sid and (value == sid or keys & _uri_keys(uri)):
+            out.add(sid)
+    return out
+
+
+def close_sources(ds: Dataset, value: str, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Source URIs spelled like ``value``, best first: by file name (paths share long prefixes,
+    which would make every source look close), by whole URI when nearly equal, or by source_id."""
+    typed = sorted(_source_keys(value))
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    scores: dict[str, float] = {}
+    for uri, sid in known_sources(ds).items():
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        whole = max(ratio(t, uri) for t in typed)
+        score = max(
+            max(ratio(t.rstrip("/").rsplit("/", 1)[-1], name) for t in typed),
+            whole if whole >= 0.9 else 0.0,
+            ratio(value, sid) if sid else 0.0,
+        )
+        if score >= cutoff:
+            scores[uri] = score
+    return sorted(scores, key=lambda u: -scores[u])[:n]
+
+
+def no_such_source(ds: Dataset, value: str) -> NothingToRemove:
+    """The error for a ``--source`` that matches nothing, naming the sources spelled like it."""
+    looked = sorted(_source_keys(value) - {value})
+    msg = f"no source with id or URI {value!r} in this dataset" + (
+        f" (looked for {', '.join(looked)})" if looked else ""
+    )
+    close = close_sources(ds, value)
+    if close:
+        msg += "; close matches: " + ", ".join(close)
+    else:
+        known = sorted(known_sources(ds))
+        msg += (
+            f"; its {len(known)} source(s) include: " + ", ".join(known[:5])
+            if known
+            else "; it has no sources"
+        )
+    return NothingToRemove(msg)
 
 
 def centroids(ds: Dataset, clip_ids: set[str]) -> dict[str, np.ndarray]:
@@ -253,6 +323,10 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
         ds = open_dataset(str(output))
         clips, how = clips_showing(ds, identity, ops) if identity is not None else (set(), {})
         sources = source_ids(ds, source) if source is not None else set()
+        if source is not None and not sources:
+            raise no_such_source(ds, source)
+        if sources:
+            how = {"source_ids": sorted(sources)}
         return _dry_run(ds, clips, sources, kind, value, how)
     with dataset_op(output, STAGE) as op:
         ds = op.ds
@@ -264,7 +338,7 @@ def run_remove(output: str, ops: DatasetOpsConfig, *, source: str | None = None,
             clips, how = clips_showing(ds, identity, ops)
         sources = sorted(source_ids(ds, source)) if source is not None else []
         if source is not None and not sources:
-            raise NothingToRemove(f"no source with id or URI {source!r} in this dataset")
+            raise no_such_source(ds, source)
         if sources:
             how = {"source_ids": sources}
         cur = curate_config(ds.manifest)

@@ -5,6 +5,7 @@ WebDataset export, takedown of a person and of a source; `validate` passes after
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tarfile
 from collections import defaultdict
@@ -193,13 +194,22 @@ def test_removing_a_person_removes_every_row_reference_and_face_of_them(dataset)
     assert person not in (dataset / "README.md").read_text()
 
 
-def test_removing_a_source_by_uri(dataset):
-    from humo_data.dataset_ops.takedown import run_remove
+def test_removing_a_source_by_the_path_as_typed(dataset, monkeypatch):
+    """`remove --source` takes the path as the user typed it to curate (relative to the working
+    directory), its absolute form and its file:// URI; a near miss names the close sources."""
+    from humo_data.dataset_ops.takedown import NothingToRemove, run_remove
 
     rows = _rows(dataset, ["clip_id", "source_id", "source_uri"])
     uri = next(r["source_uri"] for r in rows if r["source_uri"].endswith("speaker_reupload.mp4"))
     source_id = next(r["source_id"] for r in rows if r["source_uri"] == uri)
-    run_remove(str(dataset), _ops(), source=uri)
+    monkeypatch.chdir(Path(uri).parent.parent)
+    typed = f"{Path(uri).parent.name}/speaker_reupload.mp4"
+    with pytest.raises(NothingToRemove, match="close matches: " + re.escape(uri)):
+        run_remove(str(dataset), _ops(), source=typed.replace("reupload", "reuplaod"), dry_run=True)
+    for spelling in (uri, f"file://{uri}", f"./{typed}"):
+        assert run_remove(str(dataset), _ops(), source=spelling, dry_run=True)["source_ids"] == [source_id]
+    summary = run_remove(str(dataset), _ops(), source=typed)
+    assert summary["rows"] > 0 and summary["source_ids"] == [source_id]
     assert validate_dataset(str(dataset)) == []
     for r in _rows(dataset):
         assert r["source_id"] != source_id
