@@ -64,12 +64,25 @@ def header(ds: Dataset, sizes: dict[str, dict[str, Any]], card: CardConfig) -> d
         head["license_name"] = card.license_name
     if card.license_link:
         head["license_link"] = card.license_link
+    languages = list(card.language) or [k for k, _ in measured_languages(ds).most_common()]
+    if languages:  # declared or measured; a guess would mislead whoever filters the hub by language
+        head["language"] = languages
     head.update({
-        "language": list(card.language), "tags": list(card.tags), "task_categories": ["text-to-video"],
+        "tags": list(card.tags), "task_categories": ["text-to-video"],
         "size_categories": [size_category(rows)],
         "configs": configs(sizes, card, has_rejects=bool(ds.shards("rejects"))),
     })  # fmt: skip
     return head
+
+
+def measured_languages(ds: Dataset) -> Counter:
+    """Clips per spoken language the ASR identified (the ``language`` column; null = not measured)."""
+    out: Counter = Counter()
+    for entry in ds.shards("triplets"):
+        pf = pq.ParquetFile(ds.store.open_read(entry["path"]))
+        if "language" in pf.schema_arrow.names:
+            out.update(x for x in pf.read(columns=["language"]).column(0).to_pylist() if x)
+    return out
 
 
 def source_licenses(ds: Dataset) -> Counter:
@@ -113,6 +126,16 @@ def body(ds: Dataset, sizes: dict[str, dict[str, Any]], card: CardConfig) -> str
         [s, v["clips"], f"{v['hours']:.3f}", v["identities"], v["sources"]] for s, v in sizes.items()
     ]
     parts += ["## Contents", "", _table(["split", "clips", "hours", "identities", "sources"], split_rows), ""]
+    spoken = measured_languages(ds)
+    unmeasured = int(c.get("triplets", 0)) - sum(spoken.values())
+    parts += [
+        "Spoken language as the ASR identified it: "
+        + (", ".join(f"`{k}` {v} clip(s)" for k, v in spoken.most_common()) if spoken else "none identified")
+        + (f"; not measured on {unmeasured} clip(s)" if spoken and unmeasured > 0 else "")
+        + (f" (the card declares {', '.join(card.language)})" if card.language else "")
+        + ".",
+        "",
+    ]
     split = phases.get("split")
     if split:
         parts.append(

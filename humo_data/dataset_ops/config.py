@@ -263,7 +263,12 @@ class CardConfig(StrictModel):
     license_link: str | None = Field(
         None, description="Link to the license text (license: other), e.g. LICENSE.md in the repo."
     )
-    language: tuple[str, ...] = Field(("en",), description="Languages of captions/speech (ISO 639-1).")
+    language: tuple[str, ...] = Field(
+        (),
+        description="Languages to declare (ISO 639-1), overriding what was measured. Empty: the card lists "
+        "the spoken languages the ASR measured (the rows' `language` column), and no language field "
+        "when no stage measured one.",
+    )
     tags: tuple[str, ...] = Field(
         ("video", "audio", "talking-head", "human-centric", "humo"), description="Hub tags."
     )
