@@ -4,7 +4,8 @@ histograms of speech ratio, speech-to-background, sync offset and confidence (in
     html = section("out/")   # an HTML fragment; report/html.py places it in the page
 
 Reads light columns only (no media). Says plainly what stage 2 means for the sync backend used:
-"verified" for SyncNet, "offset corrected" for the offline scorer.
+"verified" for SyncNet, "offset corrected" for the offline scorer, and names in every remark the
+backends that ran (the rows' ``sync_backend`` / ``asr_backend``), never one that did not.
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ def _meaning(rows: list[dict]) -> str:
         f"beyond the gate (left as cut, not stage 2)."
     )
     lines.append(
-        f"{verified} clips verified by SyncNet; vocals separated on {separated} clips before VAD/ASR/sync."
+        (
+            f"{verified} clips verified by SyncNet"
+            if backends.get("syncnet")
+            else "No clip verified in sync (only SyncNet with verifier weights verifies; it did not run)"
+        )
+        + f"; vocals separated on {separated} clips before VAD/ASR/sync."
     )
     return "<p>" + "<br>".join(lines) + "</p>"
 
@@ -105,8 +111,37 @@ def _languages(rows: list[dict]) -> str:
         f"<td style='text-align:right'>{s2.get(lang, 0)}</td></tr>"
         for lang, n in all_lang.most_common()
     )
-    note = "SyncNet is known to be less reliable on some languages: compare the stage-2 share per language."
-    return f"<h3>Per language</h3><p>{note}</p><table><tr><th>language</th><th>clips</th><th>stage 2</th></tr>{body}</table>"
+    return (
+        f"<h3>Per language</h3><p>{_language_note(rows)}</p>"
+        f"<table><tr><th>language</th><th>clips</th><th>stage 2</th></tr>{body}</table>"
+    )
+
+
+def _language_note(rows: list[dict]) -> str:
+    """What the per-language table can say, naming the backends that ran (the rows' *_backend)."""
+    sync = Counter(r.get("sync_backend") for r in rows if r.get("sync_backend"))
+    asr = Counter(r.get("asr_backend") for r in rows if r.get("asr_backend"))
+    notes = []
+    if not any(r.get("language") for r in rows):
+        notes.append(
+            "No language was identified"
+            + (f" ({', '.join(map(html.escape, asr))} does not identify languages)" if asr else "")
+            + ": every clip is counted as unknown."
+        )
+    if not sync:
+        notes.append("No sync backend ran.")
+    else:
+        ran = ", ".join(f"{html.escape(b)} ({n} clips)" for b, n in sync.most_common())
+        notes.append(f"Sync was scored by {ran}.")
+        if sync.get("syncnet"):
+            notes.append("SyncNet is known to be less reliable on some languages.")
+        offline = [b for b in sync if b != "syncnet"]
+        if offline:
+            notes.append(
+                f"How well {', '.join(map(html.escape, offline))} works per language has not been measured."
+            )
+        notes.append("Compare the stage-2 share per language.")
+    return " ".join(notes)
 
 
 def _bar(frac: float) -> str:
@@ -127,6 +162,7 @@ def _histogram(title: str, values: list, edges: np.ndarray) -> str:
         f"<rect x='{i * bw:.1f}' y='{BAR_H - c / top * BAR_H:.1f}' width='{bw - 1:.1f}' height='{c / top * BAR_H:.1f}' "
         f"fill='#47a'><title>{edges[i]:g} to {edges[i + 1]:g}: {int(c)}</title></rect>"
         for i, c in enumerate(counts)
+        if c  # an empty bin draws nothing
     )
     axis = f"<text x='0' y='{BAR_H + 12}' font-size='10'>{edges[0]:g}</text>" + (
         f"<text x='{BAR_W}' y='{BAR_H + 12}' font-size='10' text-anchor='end'>{edges[-1]:g}</text>"

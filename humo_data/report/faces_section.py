@@ -32,7 +32,7 @@ SCAN = ["clip_id", "people_count", "face_count", "identity_id", "reference_kind"
 THUMB = 160
 STYLE = (
     "<style>.faces table.refs td{vertical-align:top;padding:4px}.faces figure{display:inline-block;"
-    "margin:2px;text-align:center;font-size:11px}.faces svg rect.bar{fill:#4a7bd0}.faces svg line.thr"
+    "margin:2px;text-align:center;font-size:11px}.faces svg rect.col{fill:#4a7bd0}.faces svg line.thr"
     "{stroke:#c33;stroke-width:1.5}.faces svg text{font-size:11px;fill:#555}</style>"
 )
 
@@ -250,9 +250,13 @@ def svg_bars(items: list[tuple[str, int]], width: int = 360, height: int = 140) 
         h = (height - 30) * v / top
         x = 10 + i * bw
         parts.append(
-            f"<rect class='bar' x='{x + 2:.1f}' y='{height - 18 - h:.1f}' width='{bw - 4:.1f}' height='{h:.1f}'>"
-            f"<title>{html.escape(label)}: {v}</title></rect>"
-            f"<text x='{x + bw / 2:.1f}' y='{height - 4}' text-anchor='middle'>{html.escape(label)}</text>"
+            (
+                f"<rect class='col' x='{x + 2:.1f}' y='{height - 18 - h:.1f}' width='{bw - 4:.1f}' height='{h:.1f}'>"
+                f"<title>{html.escape(label)}: {v}</title></rect>"
+                if v
+                else ""
+            )
+            + f"<text x='{x + bw / 2:.1f}' y='{height - 4}' text-anchor='middle'>{html.escape(label)}</text>"
             f"<text x='{x + bw / 2:.1f}' y='{height - 21 - h:.1f}' text-anchor='middle'>{v}</text>"
         )
     return f"<svg viewBox='0 0 {width} {height}' width='{width}' height='{height}' role='img'>{''.join(parts)}</svg>"
@@ -262,17 +266,20 @@ def svg_histogram(
     values: list[float], lo: float, hi: float, bins: int = 20, threshold: float | None = None,
     width: int = 360, height: int = 140,
 ) -> str:  # fmt: skip
-    """A histogram of ``values`` on [lo, hi] with an optional red threshold line."""
+    """A histogram of ``values`` on [lo, hi] with an optional red threshold line. Bars are
+    ``rect.col``, not ``.bar``: the page's ``.bar`` rule (a 12 px high HTML bar) would set every
+    rect's height and draw empty bins as squares on the baseline."""
     if not values:
         return "<p>no data</p>"
     counts, edges = np.histogram(np.clip(values, lo, hi), bins=bins, range=(lo, hi))
     top = int(counts.max()) or 1
     bw = (width - 20) / bins
-    parts = [
-        f"<rect class='bar' x='{10 + i * bw + 1:.1f}' y='{height - 18 - (height - 30) * c / top:.1f}' "
+    parts = [  # an empty bin draws nothing
+        f"<rect class='col' x='{10 + i * bw + 1:.1f}' y='{height - 18 - (height - 30) * c / top:.1f}' "
         f"width='{bw - 2:.1f}' height='{(height - 30) * c / top:.1f}'><title>{edges[i]:.2f}-{edges[i + 1]:.2f}: "
         f"{int(c)}</title></rect>"
         for i, c in enumerate(counts)
+        if c
     ]
     parts.append(f"<text x='10' y='{height - 4}'>{lo:g}</text>")
     parts.append(f"<text x='{width - 10}' y='{height - 4}' text-anchor='end'>{hi:g}</text>")

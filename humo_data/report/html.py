@@ -314,6 +314,8 @@ def _svg_histogram(values: list[float], bins: int = 16, width: int = 360, height
     plot_h = height - 22
     rects = []
     for i, n in enumerate(counts):
+        if not n:  # an empty bin draws nothing
+            continue
         h = plot_h * int(n) / peak
         rects.append(
             f"<rect x='{i * bar_w + 1:.1f}' y='{plot_h - h:.1f}' width='{bar_w - 2:.1f}' height='{h:.1f}'>"

@@ -126,6 +126,7 @@ def svg_histogram(
         f"<rect x='{i * bw:.1f}' y='{height - 14 - (c / peak) * (height - 20):.1f}' width='{bw - 1:.1f}' "
         f"height='{(c / peak) * (height - 20):.1f}' fill='#4a7ab5'><title>{c}</title></rect>"
         for i, c in enumerate(counts)
+        if c  # an empty bin draws nothing
     )
     lines = "".join(
         f"<line x1='{(tx(m) - lo) / (hi - lo) * width:.1f}' x2='{(tx(m) - lo) / (hi - lo) * width:.1f}' y1='0' "

@@ -1,5 +1,7 @@
 """The audio/sync report fragment: funnel per gate, languages, histograms, honest backend wording."""
 
+import re
+
 from humo_data.report.audio_section import render
 
 
@@ -38,3 +40,27 @@ def test_fragment_shows_funnel_languages_histograms_and_meaning():
 def test_offline_wording_absent_when_only_syncnet_ran():
     page = render([r for r in rows() if r["sync_backend"] != "landmark-envelope-xcorr"])
     assert "offset corrected" not in page
+
+
+def test_language_section_names_the_sync_backend_that_ran():
+    offline = [r for r in rows() if r["sync_backend"] != "syncnet"]
+    for r in offline:
+        r.update(language=None, asr_backend="pocketsphinx-en-us")
+    section = render(offline)
+    languages = section[
+        section.index("<h3>Per language") : section.index("</table>", section.index("<h3>Per language"))
+    ]
+    assert "SyncNet" not in languages and "landmark-envelope-xcorr" in languages
+    assert "pocketsphinx-en-us does not identify languages" in languages
+    assert "verified by SyncNet" not in section
+    mixed = render(rows())
+    languages = mixed[mixed.index("<h3>Per language") :]
+    assert "SyncNet is known to be less reliable" in languages and "landmark-envelope-xcorr" in languages
+
+
+def test_empty_histogram_bins_draw_no_bar():
+    """Speech ratios 0.9 (three clips) and 0.1 (one): two of ten bins hold clips, two bars drawn."""
+    section = render(rows())
+    start = section.index("speech ratio (VAD)")
+    svg = section[start : section.index("</svg>", start)]
+    assert len(re.findall(r"<rect ", svg)) == 2
