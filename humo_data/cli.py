@@ -142,12 +142,24 @@ def validate(
 def inspect(
     dataset: Annotated[str, typer.Argument(help="Output of a curate run: a directory or a URI (s3://...).")],
     rows: Annotated[int, typer.Option(help="Sample rows to print.")] = 5,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Full ids, source URIs and details, one line per clip (wider than a terminal)."
+        ),
+    ] = False,
 ) -> None:
-    """Print a dataset's summary (counts, rejects by reason, durations) and a few rows."""
-    from humo_data.report.inspect import DatasetNotFound, print_inspection
+    """Print a dataset's summary (counts, rejects by reason, durations) and a few rows. The tables
+    fit the terminal (short clip ids, names cut with an ellipsis) unless --wide."""
+    from rich.console import Console
 
+    from humo_data.report.inspect import WIDE_COLUMNS, DatasetNotFound, print_inspection
+
+    console = Console()
+    if wide:  # full values on one line each, also when piped (rich assumes 80 columns then)
+        console = Console(width=max(console.width, WIDE_COLUMNS))
     try:
-        print_inspection(dataset, rows=rows)
+        print_inspection(dataset, rows=rows, console=console, wide=wide)
     except DatasetNotFound as err:
         _fail(f"{err}\nPass the --output directory of a curate run (it holds _manifest.json).")
 

@@ -44,8 +44,10 @@ MEDIA_COLUMNS = frozenset(f.name for f in triplet_schema() if pa.types.is_binary
 # Later-stage fields shown in the row sample once a stage has filled them.
 ANNOTATION_COLUMNS = (
     "caption", "face_count", "speech_ratio", "language", "sync_confidence", "sync_offset_frames",
-    "quality_sharpness", "quality_aesthetic", "stage1", "stage2",
+    "quality_sharpness", "quality_aesthetic",
 )  # fmt: skip
+WIDE_COLUMNS = 240  # `inspect --wide` renders at least this wide: full ids and URIs unfolded
+SHORT_ID = 8  # characters of a clip id shown in the terminal (24 in full); 16^8 keeps samples apart
 
 
 # --- reading (shared with report/html.py and the report sections) -------------------------------
@@ -126,8 +128,12 @@ def head_rows(paths: list[ShardFile], n: int) -> list[dict[str, Any]]:
 # --- printing -----------------------------------------------------------------------------------
 
 
-def print_inspection(path: str | Path, rows: int = 5, console: Console | None = None) -> None:
-    """Print the summary table, rejects by reason and ``rows`` sample clips and rejects."""
+def print_inspection(
+    path: str | Path, rows: int = 5, console: Console | None = None, wide: bool = False
+) -> None:
+    """Print the summary table, rejects by reason and ``rows`` sample clips and rejects. Tables fit
+    the console's width (ids abbreviated, long names cut with an ellipsis); ``wide`` prints full
+    ids, URIs and details instead (give it a wide console: `humo-data inspect --wide` does)."""
     console = console or Console()
     root = str(path)
     manifest = load_manifest(root)
@@ -145,10 +151,12 @@ def print_inspection(path: str | Path, rows: int = 5, console: Console | None = 
     if rows > 0:
         sample = head_rows(triplet_paths, rows)
         if sample:
-            console.print(_rows_table(sample))
+            console.print(_rows_table(sample, wide, console.width))
+            if not wide:
+                console.print(_notes_table(sample))
         rejects = read_columns(reject_paths, ["source_uri", "stage", "reason", "detail"], "rejects")
         if rejects.num_rows:
-            console.print(_rejects_table(rejects.slice(0, rows).to_pylist()))
+            console.print(_rejects_table(rejects.slice(0, rows).to_pylist(), wide))
     retryable = manifest.get("retryable", {})
     if retryable:
         console.print(_retryable_table(retryable, rows))
@@ -233,40 +241,91 @@ def _reasons_table(by_reason: dict[str, int]) -> Table:
     return table
 
 
-def _rows_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(
-        title=f"first {len(rows)} clip(s)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+def _stage_flags(r: dict[str, Any]) -> str:
+    return "+".join(n for n, k in (("1", "stage1"), ("2", "stage2")) if r.get(k)) or "-"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+def _annotations(r: dict[str, Any]) -> str:
+    size = f"{r['num_frames']}@{r['fps']:g} {r['width']}x{r['height']}"
+    mp4 = (
+        _human_bytes(r["video_bytes"]) if r.get("video_bytes") is not None else str(r.get("video_uri") or "-")
     )
-    table.add_column("clip_id", overflow="fold")
-    for col in ("source", "start end (s)", "frames, size", "mp4"):
-        table.add_column(col, overflow="fold")
-    notes = [
-        [f"{c}={_short(r[c])}" for c in ANNOTATION_COLUMNS if r.get(c) not in (None, False)] for r in rows
-    ]
-    if any(notes):
-        table.add_column("annotations", overflow="fold")
-    for r, note in zip(rows, notes, strict=True):
-        cells = [
-            str(r["clip_id"]),
-            Path(str(r["source_uri"])).name,
-            f"{r['start_time']:.2f} {r['end_time']:.2f}",
-            f"{r['num_frames']}@{r['fps']:g} {r['width']}x{r['height']}",
-            _human_bytes(r["video_bytes"])
-            if r.get("video_bytes") is not None
-            else str(r.get("video_uri") or "-"),
+    notes = [f"{c}={_short(r[c])}" for c in ANNOTATION_COLUMNS if r.get(c) not in (None, False)]
+    return ", ".join([f"{size}, mp4 {mp4}", *notes])
+
+
+def _rows_table(rows: list[dict[str, Any]], wide: bool = False, width: int = 80) -> Table:
+    """The sample clips, one line each. To fit ``width`` columns, ids are abbreviated (``SHORT_ID``
+    characters, then an ellipsis) and the source file name takes the room left, cut with an
+    ellipsis; identity_id stays whole (``humo-data remove --identity`` takes it). ``wide``: full
+    ids and URIs, and the annotations in the same table."""
+    cells = [
+        [
+            str(r["clip_id"]) if wide else _abbrev(str(r["clip_id"])),
+            str(r["source_uri"]) if wide else Path(str(r["source_uri"])).name,
+            f"{r['start_time']:.1f}-{r['end_time']:.1f}",
+            _cell(r.get("identity_id")),
+            _cell(r.get("reference_kind")),
+            _stage_flags(r),
+            *([_annotations(r)] if wide else []),
         ]
-        table.add_row(*cells, *([", ".join(note) or "-"] if any(notes) else []))
+        for r in rows
+    ]
+    heads = [
+        "clip",
+        "source",
+        "span (s)",
+        "identity_id",
+        "reference",
+        "stage",
+        *(["annotations"] if wide else []),
+    ]
+    table = Table(title=f"first {len(rows)} clip(s)", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)  # fmt: skip
+    fixed = sum(max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads) if i != 1)
+    room = width - fixed - 2 * (len(heads) - 1)  # each boundary: the rule and one space
+    for head in heads:
+        if head == "source" and not wide:
+            table.add_column(head, no_wrap=True, overflow="ellipsis", max_width=max(room, 8))
+        elif head in ("annotations", "source"):
+            table.add_column(head, overflow="fold")
+        else:
+            table.add_column(head, no_wrap=True)
+    for c in cells:
+        table.add_row(*c)
     return table
 
 
-def _rejects_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"first {len(rows)} reject(s)", title_justify="left")
-    for col in ("source", "stage", "reason", "detail"):
-        table.add_column(col, overflow="fold")
+def _notes_table(rows: list[dict[str, Any]]) -> Table:
+    """Size and later-stage fields of the sample clips, wrapped beside the short id."""
+    table = Table(title="their annotations", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)  # fmt: skip
+    table.add_column("clip", no_wrap=True, min_width=SHORT_ID + 1)
+    table.add_column("frames, size, annotations", overflow="fold")
     for r in rows:
-        table.add_row(
-            Path(str(r["source_uri"])).name, r["stage"], r["reason"], _short(r.get("detail") or "", 90)
-        )
+        table.add_row(_abbrev(str(r["clip_id"])), _annotations(r))
+    return table
+
+
+def _abbrev(value: str, n: int = SHORT_ID) -> str:
+    return value if len(value) <= n + 1 else value[:n] + "\u2026"
+
+
+def _rejects_table(rows: list[dict[str, Any]], wide: bool = False) -> Table:
+    table = Table(title=f"first {len(rows)} reject(s)", title_justify="left")
+    table.add_column("source", no_wrap=not wide, overflow="fold" if wide else "ellipsis", min_width=8)
+    table.add_column("stage", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    table.add_column("detail", overflow="fold")
+    for r in rows:
+        source = str(r["source_uri"]) if wide else Path(str(r["source_uri"])).name
+        detail = r.get("detail") or ""
+        detail = detail if wide else _short(detail, 90)
+        table.add_row(source, r["stage"], r["reason"], detail)
     return table
 
 

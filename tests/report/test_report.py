@@ -85,8 +85,8 @@ def test_report_survives_undecodable_clip_bytes(tmp_path: Path):
 
 def test_inspect_prints_summary_and_rows_without_media(tmp_path: Path, rgb_clip: bytes):
     root = _dataset(tmp_path / "out", rgb_clip, 5)
-    console = Console(record=True, width=200)
-    print_inspection(root, rows=2, console=console)
+    console = Console(record=True, width=240)
+    print_inspection(root, rows=2, console=console, wide=True)
     text = console.export_text()
     assert "clips (triplets)" in text and "5" in text
     assert "first 2 clip(s)" in text and "first 2 reject(s)" in text
@@ -100,3 +100,43 @@ def test_inspect_prints_summary_and_rows_without_media(tmp_path: Path, rgb_clip:
 def test_inspect_missing_dataset(tmp_path: Path):
     with pytest.raises(DatasetNotFound, match="no _manifest.json"):
         print_inspection(tmp_path, console=Console(record=True))
+
+
+def test_inspect_fits_80_columns_with_short_ids_identity_and_reference(tmp_path: Path):
+    """In an 80-column terminal every line fits, each sample clip is one line (its short id whole,
+    not wrapped), and identity_id (what `remove --identity` takes) and the reference kind show."""
+    rows = []
+    for i in range(3):
+        row = triplet_row(i, source=i)
+        row.update(source_uri=f"/videos/an interview recorded for a long-running podcast, part {i}.mp4",
+                   identity_id=f"id-{i:016x}", reference_kind="cross_source", stage1=True, stage2=i == 1,
+                   caption="A man in a grey suit talks to the camera in a studio with warm light.")  # fmt: skip
+        rows.append(row)
+    root = tmp_path / "out"
+    write_dataset(root, rows, REJECTS, rows_per_shard=8)
+    console = Console(record=True, width=80)
+    print_inspection(root, rows=3, console=console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for i in range(3):
+        line = next(ln for ln in lines if f"id-{i:016x}" in ln)  # the whole identity on the clip's line
+        assert f"{i:024x}"[:8] + "\u2026" in line and "cross_source" in line and "podcast" not in line
+    assert "identity_id" in "".join(lines) and "reference" in "".join(lines)
+
+
+def test_histograms_draw_nothing_for_an_empty_bin():
+    """Faces, quality and page histograms: one rect per non-empty bin, none of them class 'bar' (the
+    page's `.bar` CSS rule gives an element a 12 px height, which on an SVG rect overrides its
+    height attribute and drew every empty bin as a square on the baseline)."""
+    from humo_data.report import faces_section, quality_section
+    from humo_data.report.html import _PAGE, _svg_histogram
+
+    values = [0.05, 0.06, 0.62, 0.95]  # 3 of 20 bins on [0, 1]
+    for svg in (faces_section.svg_histogram(values, 0.0, 1.0, threshold=0.5),
+                quality_section.svg_histogram(values), _svg_histogram(values)):  # fmt: skip
+        rects = re.findall(r"<rect[^>]*>", svg)
+        assert len(rects) == 3, svg
+        assert all(float(re.search(r"height='([0-9.]+)'", r).group(1)) > 0 for r in rects)
+    assert ".bar {" in _PAGE and "class='bar'" not in faces_section.svg_histogram(values, 0.0, 1.0)
+    assert "class='bar'" not in faces_section.svg_bars([("0", 0), ("1", 4)])
+    assert len(re.findall("<rect", faces_section.svg_bars([("0", 0), ("1", 4)]))) == 1
