@@ -85,5 +85,5 @@ def test_fragment_on_a_dataset_without_faces(tmp_path):
 
 
 def test_histogram_marks_threshold():
-    svg = svg_histogram([0.1, 0.6, 0.65, 0.9], 0.0, 1.0, bins=10, threshold=0.5)
-    assert svg.count("<rect") == 10 and "threshold 0.5" in svg and "n=4" in svg
+    svg = svg_histogram([0.1, 0.61, 0.65, 0.9], 0.0, 1.0, bins=10, threshold=0.5)
+    assert svg.count("<rect") == 3 and "threshold 0.5" in svg and "n=4" in svg  # empty bins: no bar
