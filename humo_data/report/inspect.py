@@ -46,7 +46,7 @@ ANNOTATION_COLUMNS = (
     "caption", "face_count", "speech_ratio", "language", "sync_confidence", "sync_offset_frames",
     "quality_sharpness", "quality_aesthetic",
 )  # fmt: skip
-WIDE_COLUMNS = 240  # `inspect --wide` renders at least this wide: full ids and URIs unfolded
+WIDE_COLUMNS = 1000  # `inspect --wide` console: tables take the width their content needs, unfolded
 SHORT_ID = 8  # characters of a clip id shown in the terminal (24 in full); 16^8 keeps samples apart
 
 
@@ -249,12 +249,12 @@ def _cell(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
-def _annotations(r: dict[str, Any]) -> str:
+def _annotations(r: dict[str, Any], limit: int = 40) -> str:
     size = f"{r['num_frames']}@{r['fps']:g} {r['width']}x{r['height']}"
     mp4 = (
         _human_bytes(r["video_bytes"]) if r.get("video_bytes") is not None else str(r.get("video_uri") or "-")
     )
-    notes = [f"{c}={_short(r[c])}" for c in ANNOTATION_COLUMNS if r.get(c) not in (None, False)]
+    notes = [f"{c}={_short(r[c], limit)}" for c in ANNOTATION_COLUMNS if r.get(c) not in (None, False)]
     return ", ".join([f"{size}, mp4 {mp4}", *notes])
 
 
@@ -271,7 +271,7 @@ def _rows_table(rows: list[dict[str, Any]], wide: bool = False, width: int = 80)
             _cell(r.get("identity_id")),
             _cell(r.get("reference_kind")),
             _stage_flags(r),
-            *([_annotations(r)] if wide else []),
+            *([_annotations(r, 160)] if wide else []),
         ]
         for r in rows
     ]
