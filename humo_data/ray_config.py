@@ -22,9 +22,9 @@ class RayConfig(StrictModel):
     in_process_max_shards: int = Field(
         8,
         ge=0,
-        description="Grouped phases (identity) over at most this many shards run in the driver with the "
-        "same functions instead of as a Ray dataset (whose start-up costs more than the work on small "
-        "inputs). 0 = always on Ray.",
+        description="Grouped phases (identity) and the finish phase's shard rewrites over at most this "
+        "many shards run in the driver with the same functions instead of on Ray (whose dataset and "
+        "worker start-up cost more than the work on small inputs). 0 = always on Ray.",
     )
 
     unhashed: ClassVar[frozenset[str]] = frozenset(

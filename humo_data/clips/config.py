@@ -28,6 +28,15 @@ class ClipsConfig(StrictModel):
     )
     upscale: bool = Field(False, description="Allow upscaling sources smaller than short_side.")
     video_codec: Literal["libx264"] = "libx264"
+    encoder: Literal["x264", "auto", "nvenc"] = Field(
+        "x264",
+        description="H.264 encoder of the clips: x264 (CPU, byte-reproducible across machines); auto = "
+        "h264_nvenc on a worker whose preflight (a 1-frame trial encode) passes, else x264 with one log "
+        "line (A100/H100 have no NVENC); nvenc = NVENC or fail. NVENC encodes at constant quality cq=crf. "
+        "Each clip records its encoder (video_encoder); not hashed: clip boundaries and every decision "
+        "stay the same.",
+    )
+    nvenc_preset: str = Field("p4", description="NVENC preset (p1 fastest .. p7 best) when NVENC encodes.")
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
     preset: str = Field("veryfast", description="x264 preset.")
     x264_params: str | None = Field(
@@ -46,7 +55,14 @@ class ClipsConfig(StrictModel):
     audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
     resources: Resources = Resources(num_cpus=1.0)
 
-    unhashed: ClassVar[frozenset[str]] = frozenset({"decode_threads", "encode_threads"})
+    unhashed: ClassVar[frozenset[str]] = frozenset(
+        {"decode_threads", "encode_threads", "encoder", "nvenc_preset"}
+    )
+
+    @property
+    def encoder_backend(self) -> str:
+        """The encoder as the manifest and the plan name it (auto: decided per worker)."""
+        return {"x264": "libx264", "nvenc": "h264_nvenc"}.get(self.encoder, "auto(h264_nvenc|libx264)")
 
     @model_validator(mode="after")
     def _bounds(self) -> ClipsConfig:

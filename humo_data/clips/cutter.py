@@ -49,7 +49,7 @@ from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
 from humo_data.media.damage import DamageSpan
 from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words
-from humo_data.media.encode import ClipEncoder, encode_audio
+from humo_data.media.encode import ClipEncoder, choose_encoder, encode_audio
 from humo_data.shots import build_shot_detector
 from humo_data.shots.config import ShotsConfig
 from humo_data.stage import FanOutStage, Row
@@ -165,7 +165,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
     )  # fmt: skip
     outputs = (
         "clip_id", "shot_index", "clip_index", "start_time", "end_time", "fps", "num_frames", "width",
-        "height", "video", "video_codec", "has_audio", "audio", "audio_format", "audio_sample_rate",
+        "height", "video", "video_codec", "video_encoder", "has_audio", "audio", "audio_format", "audio_sample_rate",
         "audio_offset_frames", "shot_backend", "stage1", "stage2", "source_interlaced",
         # hand-off to later stages: sampled stills, per-frame motion, audio with a margin
         "_frames", "_motion", "_audio_pcm", "_audio_margin",
@@ -224,6 +224,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         )
         open_clip: _OpenClip | None = None
         pending: list[_PendingClip] = []
+        encoder_name = choose_encoder(cfg.encoder).name  # once per worker process (a preflight)
         try:
             reader = SourceReader(
                 media,
@@ -257,7 +258,9 @@ class ClipCutStage(FanOutStage[CutConfig]):
                             x264_params=cfg.x264_params,
                             threads=cfg.encode_threads,
                             audio_rate=cfg.audio_sample_rate if has_audio else None,
-                            background=True,  # x264 beside the decoding thread
+                            background=True,  # the encoder beside the decoding thread
+                            encoder=encoder_name,
+                            nvenc_preset=cfg.nvenc_preset,
                         )
                         open_clip = _OpenClip(ev, encoder)
                     elif isinstance(ev, ClipFrames):
@@ -447,6 +450,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
             height=height,
             video=video,
             video_codec="h264",
+            video_encoder=clip.encoder.encoder,
             has_audio=audio is not None,
             audio=encode_audio(audio, cfg.audio_sample_rate, cfg.audio_format) if audio is not None else None,
             audio_format=cfg.audio_format if audio is not None else None,

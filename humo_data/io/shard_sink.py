@@ -95,6 +95,10 @@ class ShardSink:
             records.append({"t": "retry", "source_uri": row["source_uri"], "stage": row["_reject_stage"],
                             "json": json.dumps({"detail": row["_reject_detail"]})})  # fmt: skip
         stats = collect(batch)
+        if is_clip.any():  # which encoder made the clips (clips.encoder=auto differs per worker)
+            encoders = batch.column("video_encoder").filter(pa.array(is_clip)).to_pylist()
+            counts = {e or "unknown": encoders.count(e) for e in set(encoders)}
+            stats.setdefault("clips", {})["video_encoders"] = counts
         written = int(is_clip.sum() + is_reject.sum())
         stats["write"] = {"rows_in": written, "rows_out": written, "seconds": time.perf_counter() - t0,
                           "cpu_seconds": time.process_time() - c0}  # fmt: skip

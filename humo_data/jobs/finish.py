@@ -175,7 +175,7 @@ def run_finish(ds: Dataset, cfg: CurateConfig) -> tuple[int, dict[str, Any]]:
         })  # fmt: skip
     if not tasks:
         return 0, {}
-    results = _run_tasks(finish_shard, tasks)
+    results = _run_tasks(finish_shard, tasks, in_process=len(tasks) <= cfg.ray.in_process_max_shards)
     stats: dict[str, Any] = {}
     for res in results:
         state.record(json.loads(res["records"]))
@@ -189,11 +189,13 @@ def run_finish(ds: Dataset, cfg: CurateConfig) -> tuple[int, dict[str, Any]]:
     return len(tasks), stats
 
 
-def _run_tasks(fn, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-shard work on the cluster when Ray is up (the driver stays off the data path), else here."""
+def _run_tasks(fn, tasks: list[dict[str, Any]], in_process: bool = False) -> list[dict[str, Any]]:
+    """Per-shard work on the cluster when Ray is up (the driver stays off the data path), else here;
+    a few shards (``in_process``: at most ``ray.in_process_max_shards``) here too, since a task
+    costs a worker start-up (imports) that a small shard's rewrite does not."""
     import ray
 
-    if not ray.is_initialized() or len(tasks) == 1:
+    if in_process or not ray.is_initialized() or len(tasks) == 1:
         return [fn(t) for t in tasks]
     remote = ray.remote(num_cpus=0.5)(fn)
     return ray.get([remote.remote(t) for t in tasks])

@@ -4,19 +4,91 @@ Frames go into the encoder as they are decoded, so a clip never sits in memory a
 With ``background=True`` x264 runs in its own thread (PyAV releases the GIL while it encodes), so
 the decoding thread keeps decoding and scaling meanwhile: on one long source that is the
 difference between one busy core and two.
+
+On a worker with an NVIDIA encoder, ``choose_encoder("auto")`` picks ``h264_nvenc`` after a
+preflight (listed in PyAV's FFmpeg, which encodes here, and a 1-frame trial encode succeeds:
+A100/H100 list it but have no NVENC); otherwise x264 with one log line saying why. The clip
+rules are the encoder's callers' and stay the same; NVENC runs in constant-quality mode at
+``crf`` as its ``cq`` (x264's CRF has no bit-rate target either).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
+import os
 import queue
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 
 import av
 import numpy as np
 import soundfile as sf
+
+log = logging.getLogger(__name__)
+
+X264, NVENC = "libx264", "h264_nvenc"
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """The H.264 encoder a worker uses (``video_encoder`` of its clips) and why."""
+
+    name: str  # libx264 | h264_nvenc
+    reason: str
+
+
+def nvenc_preflight(width: int = 256, height: int = 256) -> str | None:
+    """None when ``h264_nvenc`` can encode here, else why not in words. Listing is not enough
+    (PyAV's wheels list it on every machine; it needs an NVIDIA driver and an NVENC engine), so
+    one yuv420p frame is encoded and flushed."""
+    if NVENC not in av.codecs_available:
+        return f"{NVENC} is not in PyAV's FFmpeg build"
+    try:
+        out = av.open(io.BytesIO(), "w", format="mp4")
+        try:
+            stream = out.add_stream(NVENC, rate=25)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            frame = av.VideoFrame.from_ndarray(np.zeros((height * 3 // 2, width), np.uint8), format="yuv420p")
+            packets = [*stream.encode(frame), *stream.encode(None)]
+        finally:
+            with contextlib.suppress(Exception):
+                out.close()
+    except Exception as err:  # noqa: BLE001 - any failure means: not usable here
+        return f"a 1-frame {NVENC} trial encode failed ({type(err).__name__}: {str(err).strip()[:200]})"
+    if not packets:
+        return f"a 1-frame {NVENC} trial encode returned no packet"
+    return None
+
+
+def _no_gpu_hint() -> str:
+    """Ray hides every GPU from a task that asked for none (CUDA_VISIBLE_DEVICES=\"\")."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return (
+            " (no GPU visible to this worker: give the cut stage a GPU share, clips.resources.num_gpus > 0)"
+        )
+    return ""
+
+
+@cache
+def choose_encoder(choice: str) -> EncoderChoice:
+    """``clips.encoder`` resolved once per worker process: ``x264``; ``nvenc`` (fails when the
+    preflight does: asked for explicitly, a silent CPU encode would hide a broken GPU worker);
+    ``auto`` (NVENC when the preflight passes, else x264 with one log line)."""
+    if choice == "x264":
+        return EncoderChoice(X264, "clips.encoder=x264")
+    why_not = nvenc_preflight()
+    if why_not is not None:
+        why_not += _no_gpu_hint()
+    if why_not is None:
+        return EncoderChoice(NVENC, "preflight passed")
+    if choice == "nvenc":
+        raise RuntimeError(f"clips.encoder=nvenc but {why_not}; use clips.encoder=auto or x264")
+    log.warning("clips.encoder=auto: using libx264 on this worker, %s", why_not)
+    return EncoderChoice(X264, f"auto: {why_not}")
 
 
 class ClipEncoder:
@@ -35,21 +107,27 @@ class ClipEncoder:
         threads: int = 0,
         audio_rate: int | None = None,
         background: bool = False,
+        encoder: str = X264,
+        nvenc_preset: str = "p4",
     ):
         self._buf = io.BytesIO()
         # No +faststart: it needs a second pass over a named file; the clip is read whole anyway.
         self._out = av.open(self._buf, "w", format="mp4")
         rate = Fraction(fps).limit_denominator(1001)
-        self._video = self._out.add_stream("libx264", rate=rate)
+        self.encoder = encoder
+        self._video = self._out.add_stream(encoder, rate=rate)
         self._frame_time_base = 1 / rate  # frame pts count frames
         self._video.width, self._video.height = width, height
         self._video.pix_fmt = "yuv420p"
-        self._video.codec_context.thread_count = threads
-        options = {"crf": str(crf), "preset": preset}
-        if tune:
-            options["tune"] = tune
-        if x264_params:  # "key=value:key=value", x264's own syntax (e.g. "me=dia:subme=1")
-            options["x264-params"] = x264_params
+        if encoder == NVENC:  # constant quality at crf (b=0: no bit-rate cap), the GPU's own threads
+            options = {"rc": "vbr", "cq": str(crf), "b": "0", "preset": nvenc_preset}
+        else:
+            self._video.codec_context.thread_count = threads
+            options = {"crf": str(crf), "preset": preset}
+            if tune:
+                options["tune"] = tune
+            if x264_params:  # "key=value:key=value", x264's own syntax (e.g. "me=dia:subme=1")
+                options["x264-params"] = x264_params
         self._video.codec_context.options = options
         # The audio stream must exist before the first packet is muxed (the header is written then).
         self._audio = self._out.add_stream("aac", rate=audio_rate, layout="mono") if audio_rate else None

@@ -30,3 +30,19 @@ def test_audio_ending_early_gives_zero_padded_clips(tmp_path):
     first, last = (decode_audio(c["audio"])[0] for c in (clips[0], clips[-1]))
     assert np.abs(first).max() > 0.1  # the tone
     assert np.abs(last).max() == 0 and len(last) == round(clips[-1]["num_frames"] / 25 * 16000)
+
+
+def test_encoder_auto_without_nvenc_cuts_the_same_clips_as_x264(tmp_path):
+    """On a worker without NVENC (this machine), clips.encoder=auto is x264: same bytes, recorded."""
+    src = tmp_path / "plain.mp4"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=5", "-c:v", "libx264", "-preset", "ultrafast",
+                "-y", safe_path(src)])  # fmt: skip
+    cuts = {}
+    for encoder in ("x264", "auto"):
+        cfg = load_config("default", ["clips.max_seconds=4", f"clips.encoder={encoder}"])
+        row = next(iter(ProbeStage(cfg.probe.model_copy(update={"require_audio": False})).run_rows(
+            [{"source_uri": str(src), "_source_size": src.stat().st_size, "_kind": "source"}])))  # fmt: skip
+        out = ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips)).run_rows([row])
+        cuts[encoder] = [r for r in out if r["_kind"] == "clip" and r.get("_reject_reason") is None]
+    assert cuts["x264"] and [c["video"] for c in cuts["auto"]] == [c["video"] for c in cuts["x264"]]
+    assert {c["video_encoder"] for c in cuts["auto"] + cuts["x264"]} == {"libx264"}

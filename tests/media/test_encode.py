@@ -49,3 +49,39 @@ def test_an_error_in_the_encoding_thread_reaches_the_caller():
             enc.add(f)
         enc.finish()
     enc.abort()  # after a failure: releases the thread and the container without raising
+
+
+# --- the encoder preflight (clips.encoder): this machine has no NVENC, so the fallback path runs ---
+
+
+def test_nvenc_preflight_says_why_it_cannot_encode_here():
+    from humo_data.media.encode import nvenc_preflight
+
+    why_not = nvenc_preflight()  # PyAV lists h264_nvenc everywhere; the trial encode is the check
+    assert why_not is not None and "h264_nvenc" in why_not
+
+
+def test_auto_falls_back_to_x264_with_one_log_line_and_nvenc_refuses(caplog):
+    from humo_data.media.encode import choose_encoder
+
+    choose_encoder.cache_clear()
+    with caplog.at_level("WARNING", logger="humo_data.media.encode"):
+        first, again = choose_encoder("auto"), choose_encoder("auto")
+    assert first.name == again.name == "libx264" and "h264_nvenc" in first.reason
+    assert len([r for r in caplog.records if "libx264" in r.getMessage()]) == 1  # once per process
+    assert choose_encoder("x264").name == "libx264"
+    with pytest.raises(RuntimeError, match="clips.encoder=nvenc"):
+        choose_encoder("nvenc")
+
+
+def test_encoder_setting_is_validated_and_leaves_the_cut_hash():
+    from pydantic import ValidationError
+
+    from humo_data.config import CurateConfig
+
+    with pytest.raises(ValidationError):
+        CurateConfig.model_validate({"clips": {"encoder": "vaapi"}})
+    auto = CurateConfig.model_validate({"clips": {"encoder": "auto"}})
+    assert auto.cut_hash() == CurateConfig().cut_hash()  # clip boundaries do not depend on it
+    assert auto.clips.encoder_backend == "auto(h264_nvenc|libx264)"
+    assert CurateConfig().clips.encoder_backend == "libx264"

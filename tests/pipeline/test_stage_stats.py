@@ -78,3 +78,11 @@ def test_rejects_by_reason_match_the_rejects_table(run):
         for reason, n in ((entry.get("stats") or {}).get("rejects_by_reason") or {}).items():
             counted[(name, reason)] += n
     assert counted == expected
+
+
+def test_the_manifest_counts_the_encoder_of_every_clip(run):
+    ds, _, _ = run
+    per_clip = Counter(ds.read("triplets", columns=["video_encoder"]).column("video_encoder").to_pylist())
+    assert per_clip and set(per_clip) == {"libx264"}  # no NVENC here: clips.encoder=x264 (default)
+    assert ds.manifest["stages"]["clips"]["stats"]["video_encoders"] == dict(per_clip)
+    assert ds.manifest["stages"]["clips"]["backend"] == "pyav-libx264+aac"
