@@ -140,6 +140,7 @@ def one_run(
 ) -> dict:
     sets = [f"{s}.enabled=false" for s in off] + extra
     ct.TreeRss = NamedTreeRss  # run_curate_subprocess samples with it
+    os.chdir(code)  # `python -m` (and so every Ray worker) imports humo_data from the working directory
     run = run_curate_subprocess(inputs, out, sets, env={"PYTHONPATH": str(code)}, front_half=False)
     manifest = json.loads((out / "_manifest.json").read_text())
     stats = next((r.get("stats") for r in reversed(manifest["runs"]) if r.get("stats")), {}) or {}
