@@ -207,7 +207,15 @@ def main(
         for i in range(repeat):
             for rung in wanted:
                 out = tmp / f"out-{wanted.index(rung)}-{i}"
-                run = one_run(inputs, out, OFF[rung], extra, source_seconds, code.resolve())
+                try:
+                    run = one_run(inputs, out, OFF[rung], extra, source_seconds, code.resolve())
+                except RuntimeError as err:  # an overloaded shared machine can time Ray's start-up out
+                    if "timed out during startup" not in str(err):
+                        raise
+                    print(f"{rung}: Ray start-up timed out (machine overloaded); once more", flush=True)
+                    out = out.with_name(out.name + "-retry")
+                    run = one_run(inputs, out, OFF[rung], extra, source_seconds, code.resolve())
+                    run["retried_after_ray_startup_timeout"] = True
                 if not OFF[rung]:
                     run["output_digest"], run["output_counts"] = output_digest(out)
                 run.pop("output")
