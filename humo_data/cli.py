@@ -213,6 +213,7 @@ def _register_optional_commands() -> None:
     __import__("humo_data.dataset_ops.cli", fromlist=["register"]).register(
         app
     )  # dedup/split/export/remove/card
+    __import__("humo_data.rehearsal.cli", fromlist=["register"]).register(app)  # rehearse (GPU profile)
     try:
         from humo_data.train.cli import register as register_train
     except ImportError:  # the trainer package is absent from a stripped install

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "humo_data"
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("config_base", "registry", "ids", "columns"), 0),
+    **dict.fromkeys(("config_base", "registry", "ids", "columns", "devices"), 0),
     **dict.fromkeys(("schema", "ray_config"), 1),
     **dict.fromkeys(("schema_docs", "stage_stats"), 2),
     "io": 4,
@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "config": 9,
     **dict.fromkeys(("ray_compute", "report"), 10),
     **dict.fromkeys(("jobs", "humoset"), 11),
-    **dict.fromkeys(("dataset_ops", "train"), 12),
+    **dict.fromkeys(("dataset_ops", "train", "rehearsal"), 12),
 }
 SECTIONS, COMMAND_LINE = 3, 13
 

@@ -16,13 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+from humo_data.devices import resolve_device
 
 
 class ClipModel:
@@ -39,7 +33,7 @@ class ClipModel:
             raise FileNotFoundError(
                 f"open_clip weights not found at {path} (weights load from local paths only)"
             )
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"open_clip {arch}")
         if path.is_dir():  # open_clip_config.json + checkpoint: the folder names the architecture
             model, _, preprocess = open_clip.create_model_and_transforms(
                 f"local-dir:{path}", device=self.device

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from humo_data.devices import resolve_device
 from humo_data.media.audio import clip_window
 from humo_data.sync.base import SYNC_BACKENDS, SyncInput, SyncResult, SyncScorer
 from humo_data.sync.mfcc import mfcc
@@ -76,8 +77,9 @@ class SyncNetScorer(SyncScorer):
         if model is None:
             if not config.weights:
                 raise ValueError("sync.backend=syncnet needs sync.weights (syncnet_v2.model or .safetensors)")
-            model = load_syncnet(config.weights, config.device)
-        self.model = model.to(config.device).eval()
+            model = load_syncnet(config.weights)
+        self.device = resolve_device(config.device, "sync (syncnet)")
+        self.model = model.to(self.device).eval()
 
     @property
     def min_confidence(self) -> float:
@@ -111,7 +113,7 @@ class SyncNetScorer(SyncScorer):
         if positions < 1:
             return SyncResult(None, frac, "clip_too_short")
         video, audio = embed(
-            self.model, np.stack(crops), mfcc_windows(wave, positions), cfg.batch_frames, cfg.device
+            self.model, np.stack(crops), mfcc_windows(wave, positions), cfg.batch_frames, self.device
         )
         dists = pairwise_offset_distances(video, audio, cfg.max_offset_frames)
         return SyncResult(lse_scores(dists), frac)

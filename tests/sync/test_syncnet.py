@@ -9,11 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from humo_data.rehearsal.tiny_torch import tiny_syncnet  # noqa: E402
 from humo_data.stage import rows_to_table  # noqa: E402
 from humo_data.sync.config import SyncConfig  # noqa: E402
 from humo_data.sync.stage import SyncStage  # noqa: E402
 from humo_data.sync.syncnet import CROP, PAD_VALUE, crop_face, embed, mfcc_windows  # noqa: E402
-from humo_data.sync.syncnet_model import SyncNet, load_syncnet, save_syncnet  # noqa: E402
+from humo_data.sync.syncnet_model import load_syncnet, save_syncnet  # noqa: E402
 from humo_data.sync.verify import file_sha256, report_path, verifier_status  # noqa: E402
 from tests.shared_media import needs_media  # noqa: E402
 from tests.sync.pipeline_rows import TALKING_SOURCES  # noqa: E402
@@ -21,17 +22,7 @@ from tests.sync.pipeline_rows import TALKING_SOURCES  # noqa: E402
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    model = SyncNet()
-    with torch.no_grad():  # non-trivial BatchNorm statistics, as a trained checkpoint has
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
-    path = tmp_path_factory.mktemp("syncnet") / "syncnet_v2.model"
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    torch.save(state, path)  # the public release: a plain state dict, no BatchNorm counters
-    return path
+    return tiny_syncnet(tmp_path_factory.mktemp("syncnet") / "syncnet_v2.model")
 
 
 def test_loader_round_trips_and_refuses_foreign_files(weights, tmp_path):

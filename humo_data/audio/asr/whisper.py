@@ -11,6 +11,25 @@ import numpy as np
 
 from humo_data.audio.asr.base import ASR_BACKENDS, AsrBackend, AsrResult, Word, compression_ratio
 from humo_data.audio.config import AsrConfig
+from humo_data.devices import resolve_device
+
+#: CTranslate2 compute types a CPU runs (a GPU profile's float16 does not)
+CPU_COMPUTE_TYPES = ("int8", "int8_float32", "float32", "default", "auto")
+
+
+def _ctranslate2_sees_gpu() -> bool:
+    import ctranslate2
+
+    return ctranslate2.get_cuda_device_count() > 0
+
+
+def whisper_device(device: str, compute_type: str) -> tuple[str, str]:
+    """The CTranslate2 device and compute type: a CUDA request without a GPU runs on the CPU, in
+    float32 where the asked-for type (float16, bfloat16) has no CPU kernels."""
+    resolved = resolve_device(device, "audio.asr (faster-whisper)", _ctranslate2_sees_gpu, "CTranslate2")
+    if resolved == "cpu" and device != "cpu" and compute_type not in CPU_COMPUTE_TYPES:
+        compute_type = "float32"
+    return resolved, compute_type
 
 
 @ASR_BACKENDS.register("faster-whisper")
@@ -32,8 +51,9 @@ class FasterWhisperAsr(AsrBackend):
             from faster_whisper import WhisperModel
         except ImportError as err:  # pragma: no cover - the models extra
             raise ImportError("faster-whisper backend: pip install 'humo-data[models]'") from err
+        device, compute_type = whisper_device(config.device, config.compute_type)
         self._model = WhisperModel(
-            str(path), device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads
+            str(path), device=device, compute_type=compute_type, cpu_threads=config.cpu_threads
         )
 
     def transcribe(

@@ -14,6 +14,7 @@ from pathlib import Path
 from humo_data.captions.backends.base import CAPTIONERS, Captioner, CaptionRequest
 from humo_data.captions.config import CaptionsConfig
 from humo_data.captions.prompts import Prompt
+from humo_data.devices import resolve_device
 
 
 @CAPTIONERS.register("transformers")
@@ -29,7 +30,7 @@ class TransformersCaptioner(Captioner):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"captions.model_dir={path} holds no config.json (a local VLM directory)")
         self.torch = torch
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+        self.device = resolve_device(cfg.device, "captions (transformers)")
         dtype_name = (
             cfg.dtype
             if cfg.dtype != "auto"
