@@ -26,8 +26,20 @@ from tests.shared_media import media_file, needs_media
 
 pytestmark = [needs_media, pytest.mark.slow]
 
-ARGS = ["--set", "probe.require_audio=false", "--set", "faces.enabled=true", "--set", "identity.enabled=true",
-        "--set", "ray.num_cpus=2", "--set", "ray.in_process_max_shards=0", "--no-progress"]  # fmt: skip
+ARGS = [
+    "--set",
+    "probe.require_audio=false",
+    "--set",
+    "faces.enabled=true",
+    "--set",
+    "identity.enabled=true",
+    "--set",
+    "ray.num_cpus=2",
+    "--set",
+    "ray.in_process_max_shards=0",
+    "--no-progress",
+    "--verbose",
+]  # fmt: skip  (--verbose: Ray's "execution finished" lines reach stderr, not OUT/_logs)
 
 
 def _wired() -> bool:
