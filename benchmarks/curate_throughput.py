@@ -85,11 +85,15 @@ class TreeRss:
                     rss.append(p.memory_info().rss)
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
+                    self.sampled(p)
                 except psutil.Error:
                     continue
             self.peak_total = max(self.peak_total, sum(rss))
             self.peak_single = max(self.peak_single, max(rss, default=0))
             time.sleep(self.interval)
+
+    def sampled(self, proc: psutil.Process) -> None:
+        """Called for each live process of every sample (subclasses record more; psutil errors skip it)."""
 
     def __enter__(self) -> TreeRss:
         self._thread.start()

@@ -72,25 +72,9 @@ class NamedTreeRss(TreeRss):
         self.names: dict[int, str] = {}
         NamedTreeRss.last = self
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            rss = []
-            for p in procs:
-                try:
-                    rss.append(p.memory_info().rss)
-                    t = p.cpu_times()
-                    self.cpu[p.pid] = t.user + t.system
-                    # Ray renames a worker when it takes a task: the latest name counts
-                    self.names[p.pid] = kind_of(" ".join(p.cmdline()) or p.name())
-                except psutil.Error:
-                    continue
-            self.peak_total = max(self.peak_total, sum(rss))
-            self.peak_single = max(self.peak_single, max(rss, default=0))
-            time.sleep(self.interval)
+    def sampled(self, proc: psutil.Process) -> None:
+        # Ray renames a worker when it takes a task: the latest name counts
+        self.names[proc.pid] = kind_of(" ".join(proc.cmdline()) or proc.name())
 
     def cpu_by_kind(self) -> dict[str, float]:
         out: dict[str, float] = {}
