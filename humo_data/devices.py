@@ -43,6 +43,14 @@ def resolve_device(
     return "cpu"
 
 
+def no_gpu_hint(share: str) -> str:
+    """A hint for a GPU check that failed where Ray hid every GPU: Ray sets CUDA_VISIBLE_DEVICES=""
+    for a task that asked for none, so the stage needs a GPU share (``share``, a config key)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return f" (no GPU visible to this worker: give the stage a GPU share, {share} > 0)"
+    return ""
+
+
 def _ray_assigned_gpus() -> list[str]:
     """GPU ids Ray gave this worker (empty outside Ray or for a CPU-only task)."""
     try:

@@ -175,7 +175,7 @@ def feature_work_column(name: str) -> str:
 #   _audio_vocals    the same framing as _audio_pcm after vocal separation (set only when the audio
 #                    stage separated music/noise): VAD, ASR and sync use it, the stored audio stays the mix
 #   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped (counted
-#                    in the manifest: nothing is dropped without a number)
+#                    in the manifest: nothing is dropped without a number), why NVDEC did not decode it
 #   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
 #   _stage_stats     per stage that worked on the row: its share of the stage's wall and CPU
 #                    seconds (a fan-out stage's cost rides on the source's "done" marker); the
@@ -211,6 +211,7 @@ WORK_COLUMNS: tuple[pa.Field, ...] = (
                 pa.field("blank_frames", pa.int64()),
                 pa.field("dropped_tails", pa.int32()),
                 pa.field("dropped_tail_seconds", pa.float64()),
+                pa.field("decoder_fallback", pa.string()),
             ]
         ),
     ),

@@ -36,6 +36,16 @@ class ClipsConfig(StrictModel):
         "Each clip records its encoder (video_encoder); not hashed: clip boundaries and every decision "
         "stay the same.",
     )
+    decoder: Literal["cpu", "auto", "nvdec"] = Field(
+        "cpu",
+        description="Video decoder of the sources: cpu (FFmpeg's decoders); auto = NVDEC (FFmpeg's CUDA hwaccel) "
+        "on a worker whose preflight (a small H.264 clip decoded on the GPU) passes, else the CPU with one log "
+        "line; nvdec = NVDEC or fail. A source NVDEC cannot decode (no NVDEC path for its codec, a profile the "
+        "GPU refuses) is decoded on the CPU and the reason counted in the manifest (decoder_fallbacks). Each "
+        "clip records its decoder (video_decoder); not hashed: NVDEC decodes clean H.264/HEVC to the same "
+        "pixels and the reader repacks its layouts, so clips are the same (damaged streams may differ: NVDEC "
+        "reports no slice-data errors).",
+    )
     nvenc_preset: str = Field("p4", description="NVENC preset (p1 fastest .. p7 best) when NVENC encodes.")
     crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor.")
     preset: str = Field("veryfast", description="x264 preset.")
@@ -56,13 +66,24 @@ class ClipsConfig(StrictModel):
     resources: Resources = Resources(num_cpus=1.0)
 
     unhashed: ClassVar[frozenset[str]] = frozenset(
-        {"decode_threads", "encode_threads", "encoder", "nvenc_preset"}
+        {"decode_threads", "encode_threads", "encoder", "decoder", "nvenc_preset"}
     )
 
     @property
     def encoder_backend(self) -> str:
         """The encoder as the manifest and the plan name it (auto: decided per worker)."""
         return {"x264": "libx264", "nvenc": "h264_nvenc"}.get(self.encoder, "auto(h264_nvenc|libx264)")
+
+    @property
+    def decoder_backend(self) -> str:
+        """The decoder as the manifest and the plan name it (auto: decided per worker): plain
+        ``pyav`` for the CPU, so the default names stay as they were."""
+        return {"cpu": "pyav", "nvdec": "pyav[nvdec]"}.get(self.decoder, "pyav[auto(nvdec|cpu)]")
+
+    @property
+    def video_backend(self) -> str:
+        """Decoder, encoder and audio codec of the cut stage, e.g. ``pyav-libx264+aac``."""
+        return f"{self.decoder_backend}-{self.encoder_backend}+aac"
 
     @model_validator(mode="after")
     def _bounds(self) -> ClipsConfig:

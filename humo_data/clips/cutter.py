@@ -50,6 +50,7 @@ from humo_data.media.audio import pcm_to_bytes
 from humo_data.media.damage import DamageSpan
 from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words
 from humo_data.media.encode import ClipEncoder, choose_encoder, encode_audio
+from humo_data.media.hwdecode import choose_decoder
 from humo_data.shots import build_shot_detector
 from humo_data.shots.config import ShotsConfig
 from humo_data.stage import FanOutStage, Row
@@ -136,6 +137,15 @@ class _PendingClip:
         return (self.event.start + self.length) / fps
 
 
+@dataclass(frozen=True)
+class _Codecs:
+    """The worker's video encoder and decoder (``clips.encoder``/``clips.decoder`` after their
+    preflights, once per process)."""
+
+    encoder: str  # libx264 | h264_nvenc
+    decoder: str  # cpu | nvdec
+
+
 @dataclass
 class _SourceStats:
     """What a source lost without a clip row, so the manifest can count every drop."""
@@ -146,6 +156,7 @@ class _SourceStats:
     damaged_frames: int = 0
     dropped_tails: int = 0
     dropped_tail_frames: int = 0
+    decoder_fallback: str | None = None  # why NVDEC (clips.decoder) did not decode this source
 
     def to_row(self, fps: float) -> dict:
         return {
@@ -153,6 +164,7 @@ class _SourceStats:
             "blank_frames": self.blank_frames,
             "dropped_tails": self.dropped_tails,
             "dropped_tail_seconds": self.dropped_tail_frames / fps,
+            "decoder_fallback": self.decoder_fallback,
         }
 
 
@@ -165,8 +177,8 @@ class ClipCutStage(FanOutStage[CutConfig]):
     )  # fmt: skip
     outputs = (
         "clip_id", "shot_index", "clip_index", "start_time", "end_time", "fps", "num_frames", "width",
-        "height", "video", "video_codec", "video_encoder", "has_audio", "audio", "audio_format", "audio_sample_rate",
-        "audio_offset_frames", "shot_backend", "stage1", "stage2", "source_interlaced",
+        "height", "video", "video_codec", "video_encoder", "video_decoder", "has_audio", "audio", "audio_format",
+        "audio_sample_rate", "audio_offset_frames", "shot_backend", "stage1", "stage2", "source_interlaced",
         # hand-off to later stages: sampled stills, per-frame motion, audio with a margin
         "_frames", "_motion", "_audio_pcm", "_audio_margin",
         # bookkeeping: what each source produced, and what it lost without a row
@@ -187,9 +199,14 @@ class ClipCutStage(FanOutStage[CutConfig]):
 
         units: list[str] = []
         stats = _SourceStats()
+        # Outside the per-source try: a GPU codec asked for explicitly (nvenc, nvdec) and missing
+        # fails the task, instead of committing every source as a decode_error reject.
+        codecs = _Codecs(
+            choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
+        )
         try:
             with open_media(source["source_uri"]) as media:
-                for row in self._cut_media(source, media, stats):
+                for row in self._cut_media(source, media, stats, codecs):
                     units.append(row["_unit"])
                     yield row
         except Exception as err:  # noqa: BLE001 - bad media becomes a reject row, never a crash
@@ -209,7 +226,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         step = max(1, int(round(self.config.frames.every_seconds * self.config.clips.fps)))
         return (index - clip.event.start) % step == 0
 
-    def _cut_media(self, source: Row, media, stats: _SourceStats) -> Iterator[Row]:
+    def _cut_media(self, source: Row, media, stats: _SourceStats, codecs: _Codecs) -> Iterator[Row]:
         cfg, shots = self.config.clips, self.config.shots
         snap = 4 if cfg.frame_rule == "4k+1" else 1
         min_frames, max_frames = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
@@ -224,7 +241,6 @@ class ClipCutStage(FanOutStage[CutConfig]):
         )
         open_clip: _OpenClip | None = None
         pending: list[_PendingClip] = []
-        encoder_name = choose_encoder(cfg.encoder).name  # once per worker process (a preflight)
         try:
             reader = SourceReader(
                 media,
@@ -237,6 +253,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 audio_rate=cfg.audio_sample_rate,
                 with_audio=has_audio,
                 threads=cfg.decode_threads,
+                decoder=codecs.decoder,
             )
         except Exception as err:
             if is_retryable(err):
@@ -259,7 +276,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                             threads=cfg.encode_threads,
                             audio_rate=cfg.audio_sample_rate if has_audio else None,
                             background=True,  # the encoder beside the decoding thread
-                            encoder=encoder_name,
+                            encoder=codecs.encoder,
                             nvenc_preset=cfg.nvenc_preset,
                         )
                         open_clip = _OpenClip(ev, encoder)
@@ -323,6 +340,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 for row in self._flush_ready(source, reader, pending, final=False, now=frame.time):
                     emitted += 1
                     yield row
+            stats.decoder_fallback = reader.decoder_fallback
             for span in damage.take_new():  # reported by the last packets
                 stats.damaged_frames += planner.spoil(lambda f, s=span: s.contains(f.source_time))
             if last < 0 or stats.damaged_frames >= stats.frames:
@@ -451,6 +469,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
             video=video,
             video_codec="h264",
             video_encoder=clip.encoder.encoder,
+            video_decoder=reader.decoder,
             has_audio=audio is not None,
             audio=encode_audio(audio, cfg.audio_sample_rate, cfg.audio_format) if audio is not None else None,
             audio_format=cfg.audio_format if audio is not None else None,

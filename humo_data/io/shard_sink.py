@@ -95,10 +95,17 @@ class ShardSink:
             records.append({"t": "retry", "source_uri": row["source_uri"], "stage": row["_reject_stage"],
                             "json": json.dumps({"detail": row["_reject_detail"]})})  # fmt: skip
         stats = collect(batch)
-        if is_clip.any():  # which encoder made the clips (clips.encoder=auto differs per worker)
-            encoders = batch.column("video_encoder").filter(pa.array(is_clip)).to_pylist()
-            counts = {e or "unknown": encoders.count(e) for e in set(encoders)}
-            stats.setdefault("clips", {})["video_encoders"] = counts
+        if is_clip.any():  # which encoder and decoder made the clips (auto differs per worker)
+            for column, key in (("video_encoder", "video_encoders"), ("video_decoder", "video_decoders")):
+                names = batch.column(column).filter(pa.array(is_clip)).to_pylist()
+                stats.setdefault("clips", {})[key] = {n or "unknown": names.count(n) for n in set(names)}
+        # sources NVDEC did not decode (clips.decoder), by reason
+        done_stats = batch.filter(pa.array(kind == "done")).column("_source_stats").to_pylist()
+        fallbacks = [s["decoder_fallback"] for s in done_stats if s and s.get("decoder_fallback")]
+        if fallbacks:
+            stats.setdefault("clips", {})["decoder_fallbacks"] = {
+                r: fallbacks.count(r) for r in set(fallbacks)
+            }
         written = int(is_clip.sum() + is_reject.sum())
         stats["write"] = {"rows_in": written, "rows_out": written, "seconds": time.perf_counter() - t0,
                           "cpu_seconds": time.process_time() - c0}  # fmt: skip

@@ -145,7 +145,7 @@ class CurationPlan:
                 "stream",
                 self.cut,
                 "tasks (one decode per source)",
-                f"pyav-{self.config.clips.encoder_backend}+aac+{self.config.shots.backend}",
+                f"{self.config.clips.video_backend}+{self.config.shots.backend}",
             ),
             *(_info("stream", s) for s in self.stream),
             StageInfo("stream", "write", "tasks", "parquet", note="shards written on the workers"),

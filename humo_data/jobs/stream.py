@@ -124,7 +124,7 @@ def stream_stage_infos(plan: CurationPlan) -> dict[str, dict]:
     infos = {
         "probe": {"hash": cfg.section_hash("probe"), "backend": "pyav"},
         "shots": {"hash": cfg.section_hash("shots"), "backend": cfg.shots.backend},
-        "clips": {"hash": cfg.cut_hash(), "backend": f"pyav-{cfg.clips.encoder_backend}+aac"},
+        "clips": {"hash": cfg.cut_hash(), "backend": cfg.clips.video_backend},
     }
     for stage in plan.stream:
         infos[stage.name] = stage_manifest_info(stage)

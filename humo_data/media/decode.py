@@ -12,11 +12,13 @@ the output size only when emitted (dropped frames of a 30->25 fps conversion cos
 Interlaced frames are deinterlaced (``media.deinterlace``) before they are scaled, and decode
 errors are collected as damage spans (``media.damage``) instead of ending the source: a packet
 the decoder refuses is skipped, and reading stops (``read_error``) only where the container
-itself cannot be read further.
+itself cannot be read further. With ``decoder="nvdec"`` the video is decoded on the GPU where it
+can be (``media.hwdecode``; ``decoder`` and ``decoder_fallback`` say how it went).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -29,6 +31,14 @@ from av.video.reformatter import VideoReformatter
 from humo_data.io.retry import is_retryable
 from humo_data.media.damage import B_FRAME_LOOKBACK, DamageTracker
 from humo_data.media.deinterlace import Deinterlacer, bwdif_mode, field_order_interlaced
+from humo_data.media.hwdecode import (
+    NVDEC,
+    NVDEC_MAX_THREADS,
+    decoder_name,
+    open_source,
+    refused,
+    to_cpu_layout,
+)
 
 SCALE_THREADS = 1  # swscale slice threads per scaler
 #: a forward jump in video timestamps longer than this is a damaged timestamp even inside the
@@ -171,7 +181,9 @@ class SourceReader:
 
     After (or during) ``frames()``: ``damage`` holds the spans the decoders got wrong,
     ``read_error`` says why reading stopped early (None when the container was read to its end),
-    ``deinterlacer`` is set once an interlaced frame was seen."""
+    ``deinterlacer`` is set once an interlaced frame was seen. ``decoder`` names the video
+    decoder (``h264``, or ``h264_nvdec`` once the first frame came off the GPU) and
+    ``decoder_fallback`` why a source asked to decode with NVDEC decodes on the CPU."""
 
     def __init__(
         self,
@@ -185,13 +197,20 @@ class SourceReader:
         with_audio: bool = True,
         threads: int = 0,
         deinterlace: bool = True,
+        decoder: str = "cpu",
     ):
-        self.container = av.open(media, metadata_errors="ignore")
+        # decoder: cpu | nvdec, a worker's resolved choice (media.hwdecode.choose_decoder)
+        self.container, self.decoder_fallback = open_source(media, decoder, metadata_errors="ignore")
         self.fps = fps
         self.vstream = self.container.streams.video[0]
         self.vstream.thread_type = "AUTO"
+        self._nvdec = decoder == NVDEC and self.decoder_fallback is None  # until the GPU refuses it
+        if self._nvdec:  # the GPU decodes; FFmpeg's threads only parse (and each costs a surface)
+            threads = min(threads or os.cpu_count() or 1, NVDEC_MAX_THREADS)
         # 0 = let FFmpeg pick (frame + slice threads): decoding is the costliest step for HD sources
         self.vstream.codec_context.thread_count = threads
+        self.decoder = decoder_name(self.vstream.codec_context, on_gpu=False)
+        self.frames_decoded = 0  # video frames out of the decoder (before the constant-fps grid)
         audios = [s for s in self.container.streams.audio if s.codec_context is not None]
         self.astream = audios[0] if with_audio and audios else None
         self.audio = AudioBuffer(audio_rate)
@@ -229,6 +248,7 @@ class SourceReader:
         # more than the scaling itself. Single-threaded: sources and codec threads fill the CPUs.
         self._scaler = VideoReformatter()
         self._still_scaler = VideoReformatter()
+        self._layout_scaler = VideoReformatter()  # NVDEC's layouts to the CPU decoder's
         self._pending_audio: list[av.AudioFrame] = []
         self._last: OutputFrame | None = None
 
@@ -383,11 +403,15 @@ class SourceReader:
                     if frame.time is None:
                         continue
                     if self.t0 is None:
+                        self._first_frame_decoded()
                         self.t0 = frame.time
                         self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                         pending, self._pending_audio = self._pending_audio, []
                         for af in pending:
                             self._on_audio(af)
+                    self.frames_decoded += 1
+                    if self._nvdec:  # NVDEC's nv12 as the CPU decoder's yuv420p: the same bytes downstream
+                        frame = to_cpu_layout(frame, self._layout_scaler)
                     last_t = self._timeline(frame)
                     corrupt = bool(getattr(frame, "is_corrupt", False))  # AV_FRAME_FLAG_CORRUPT
                     self.damage.video_frame(last_t, corrupt, bool(frame.key_frame))
@@ -401,6 +425,13 @@ class SourceReader:
         if self._resampler is not None and self.t0 is not None:
             for out in self._resampler.resample(None):
                 self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
+
+    def _first_frame_decoded(self) -> None:
+        """FFmpeg decides at the first frame whether the GPU decodes the stream: record it."""
+        if self._nvdec:
+            self.decoder_fallback = refused(self.vstream.codec_context)
+            self._nvdec = self.decoder_fallback is None
+        self.decoder = decoder_name(self.vstream.codec_context, on_gpu=self._nvdec)
 
     def frames(self) -> Iterator[OutputFrame]:
         """Constant-fps frames, nearest-neighbour in time; the last source frame lasts one frame period."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from functools import cache
 import av
 import numpy as np
 import soundfile as sf
+
+from humo_data.devices import no_gpu_hint
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,6 @@ def nvenc_preflight(width: int = 256, height: int = 256) -> str | None:
     return None
 
 
-def _no_gpu_hint() -> str:
-    """Ray hides every GPU from a task that asked for none (CUDA_VISIBLE_DEVICES=\"\")."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
-        return (
-            " (no GPU visible to this worker: give the cut stage a GPU share, clips.resources.num_gpus > 0)"
-        )
-    return ""
-
-
 @cache
 def choose_encoder(choice: str) -> EncoderChoice:
     """``clips.encoder`` resolved once per worker process: ``x264``; ``nvenc`` (fails when the
@@ -82,7 +74,7 @@ def choose_encoder(choice: str) -> EncoderChoice:
         return EncoderChoice(X264, "clips.encoder=x264")
     why_not = nvenc_preflight()
     if why_not is not None:
-        why_not += _no_gpu_hint()
+        why_not += no_gpu_hint("clips.resources.num_gpus")
     if why_not is None:
         return EncoderChoice(NVENC, "preflight passed")
     if choice == "nvenc":

@@ -46,3 +46,47 @@ def test_encoder_auto_without_nvenc_cuts_the_same_clips_as_x264(tmp_path):
         cuts[encoder] = [r for r in out if r["_kind"] == "clip" and r.get("_reject_reason") is None]
     assert cuts["x264"] and [c["video"] for c in cuts["auto"]] == [c["video"] for c in cuts["x264"]]
     assert {c["video_encoder"] for c in cuts["auto"] + cuts["x264"]} == {"libx264"}
+
+
+def test_decoder_auto_cuts_the_same_clips_as_cpu_and_records_the_decoder():
+    """clips.decoder=auto on a bundled clip: NVDEC where the preflight passes (the same pixels),
+    else the CPU with one log line; either way the same clips, each naming its decoder."""
+    from pathlib import Path
+
+    from humo_data.media.hwdecode import nvdec_preflight
+
+    src = Path(__file__).resolve().parents[1] / "data" / "speaker_4s.mp4"
+    cuts = {}
+    for decoder in ("cpu", "auto"):
+        cfg = load_config("default", ["clips.max_seconds=4", f"clips.decoder={decoder}"])
+        row = next(iter(ProbeStage(cfg.probe).run_rows(
+            [{"source_uri": str(src), "_source_size": src.stat().st_size, "_kind": "source"}])))  # fmt: skip
+        out = list(ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips)).run_rows([row]))
+        cuts[decoder] = [r for r in out if r["_kind"] == "clip" and r.get("_reject_reason") is None]
+        assert out[-1]["_kind"] == "done" and out[-1]["_source_stats"]["decoder_fallback"] is None
+    assert cuts["cpu"] and [c["clip_id"] for c in cuts["auto"]] == [c["clip_id"] for c in cuts["cpu"]]
+    assert [c["video"] for c in cuts["auto"]] == [c["video"] for c in cuts["cpu"]]
+    assert [c["audio"] for c in cuts["auto"]] == [c["audio"] for c in cuts["cpu"]]
+    assert {c["video_decoder"] for c in cuts["cpu"]} == {"h264"}
+    assert {c["video_decoder"] for c in cuts["auto"]} == {
+        "h264_nvdec" if nvdec_preflight() is None else "h264"
+    }
+
+
+def test_a_gpu_codec_asked_for_and_missing_fails_instead_of_rejecting_the_source(tmp_path):
+    """clips.decoder=nvdec (or encoder=nvenc) on a worker without it raises: as a reject row, a
+    configuration mistake would commit every source as a decode_error."""
+    import pytest
+
+    from humo_data.media.encode import nvenc_preflight
+    from humo_data.media.hwdecode import nvdec_preflight
+
+    for setting, works in (("clips.decoder=nvdec", nvdec_preflight() is None),
+                           ("clips.encoder=nvenc", nvenc_preflight() is None)):  # fmt: skip
+        if works:
+            continue
+        cfg = load_config("default", [setting])
+        stage = ClipCutStage(CutConfig(shots=cfg.shots, clips=cfg.clips))
+        with pytest.raises(RuntimeError, match=setting.replace(".", r"\.")):
+            list(stage.run_rows([{"source_uri": str(tmp_path / "never_opened.mp4"), "source_id": "x",
+                                  "_kind": "source"}]))  # fmt: skip

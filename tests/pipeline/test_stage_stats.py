@@ -80,9 +80,12 @@ def test_rejects_by_reason_match_the_rejects_table(run):
     assert counted == expected
 
 
-def test_the_manifest_counts_the_encoder_of_every_clip(run):
+def test_the_manifest_counts_the_encoder_and_decoder_of_every_clip(run):
     ds, _, _ = run
-    per_clip = Counter(ds.read("triplets", columns=["video_encoder"]).column("video_encoder").to_pylist())
-    assert per_clip and set(per_clip) == {"libx264"}  # no NVENC here: clips.encoder=x264 (default)
-    assert ds.manifest["stages"]["clips"]["stats"]["video_encoders"] == dict(per_clip)
+    stats = ds.manifest["stages"]["clips"]["stats"]
+    for column, default in (("video_encoder", "libx264"), ("video_decoder", "h264")):
+        per_clip = Counter(ds.read("triplets", columns=[column]).column(column).to_pylist())
+        assert per_clip and set(per_clip) == {default}  # clips.encoder=x264, clips.decoder=cpu (defaults)
+        assert stats[f"{column}s"] == dict(per_clip)
+    assert "decoder_fallbacks" not in stats  # none asked for NVDEC
     assert ds.manifest["stages"]["clips"]["backend"] == "pyav-libx264+aac"
