@@ -4,6 +4,10 @@
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
+# The NVIDIA container runtime mounts the driver's NVDEC/NVENC libraries (libnvcuvid,
+# libnvidia-encode) only with the `video` capability; the CUDA images ask for compute,utility.
+# PyAV's own FFmpeg loads them at run time (clips.decoder / clips.encoder = auto).
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,video
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev ffmpeg git \
  && rm -rf /var/lib/apt/lists/*
