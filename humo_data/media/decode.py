@@ -403,7 +403,7 @@ class SourceReader:
                     if frame.time is None:
                         continue
                     if self.t0 is None:
-                        self._first_frame_decoded()
+                        self._first_frame_decoded(frame)
                         self.t0 = frame.time
                         self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                         pending, self._pending_audio = self._pending_audio, []
@@ -426,10 +426,10 @@ class SourceReader:
             for out in self._resampler.resample(None):
                 self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
 
-    def _first_frame_decoded(self) -> None:
+    def _first_frame_decoded(self, frame: av.VideoFrame) -> None:
         """FFmpeg decides at the first frame whether the GPU decodes the stream: record it."""
         if self._nvdec:
-            self.decoder_fallback = refused(self.vstream.codec_context)
+            self.decoder_fallback = refused(self.vstream.codec_context, frame)
             self._nvdec = self.decoder_fallback is None
         self.decoder = decoder_name(self.vstream.codec_context, on_gpu=self._nvdec)
 

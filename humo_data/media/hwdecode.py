@@ -34,7 +34,6 @@ from typing import BinaryIO
 import av
 import av.logging
 import numpy as np
-from av.codec.hwaccel import HWAccel, hwdevices_available
 
 from humo_data.devices import no_gpu_hint
 from humo_data.media.encode import X264
@@ -49,6 +48,8 @@ CUDA_FORMAT = "cuda"
 NVDEC_MAX_THREADS = 4
 #: NVDEC's output layouts and the CPU decoder's for the same 8/10-bit 4:2:0 stream (lossless to convert)
 CPU_LAYOUT = {"nv12": "yuv420p", "p010le": "yuv420p10le"}
+#: layouts only NVDEC's transfer gives among the decoders it backs (FFmpeg's own give planar ones)
+NVDEC_LAYOUTS = frozenset({"nv12", "p010le", "p016le", "yuv444p16le"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,11 @@ class DecoderChoice:
     reason: str
 
 
-def _cuda() -> HWAccel:
-    # A software fallback inside FFmpeg, so a stream the GPU refuses still decodes (and says so).
+def _cuda():
+    """The hwaccel of ``av.open`` (PyAV >= 14). A software fallback inside FFmpeg, so a stream the
+    GPU refuses still decodes (and says so)."""
+    from av.codec.hwaccel import HWAccel
+
     return HWAccel(CUDA_FORMAT, allow_software_fallback=True)
 
 
@@ -89,6 +93,10 @@ def nvdec_preflight() -> str | None:
     """None when NVDEC decodes in this process, else why not in words. ``cuda`` in PyAV's
     device types is not enough (listed without a driver or a GPU), so a small H.264 clip is
     decoded through the hwaccel and its frames must come off the GPU."""
+    try:
+        from av.codec.hwaccel import hwdevices_available
+    except ImportError:
+        return f"PyAV {av.__version__} has no hardware decoding (PyAV >= 14)"
     if CUDA_FORMAT not in hwdevices_available():
         return "PyAV's FFmpeg has no CUDA hardware decoding"
     clip = _trial_clip()
@@ -156,10 +164,12 @@ def open_source(
     return container, None
 
 
-def refused(ctx: av.video.codeccontext.VideoCodecContext) -> str | None:
+def refused(ctx: av.video.codeccontext.VideoCodecContext, first: av.VideoFrame) -> str | None:
     """After the first decoded frame of a stream opened through NVDEC: why FFmpeg decoded it on
-    the CPU (it tries the GPU at the first frame and falls back when the GPU refuses), or None."""
-    if ctx.pix_fmt == CUDA_FORMAT:
+    the CPU (it tries the GPU at the first frame and falls back when the GPU refuses), or None.
+    The GPU decoded it when the context's format is the hwaccel's or the frame arrived in a
+    layout only NVDEC's transfer gives."""
+    if ctx.pix_fmt == CUDA_FORMAT or first.format.name in NVDEC_LAYOUTS:
         return None
     profile = getattr(ctx, "profile", None)
     return f"{ctx.name}{f' ({profile})' if profile else ''}: NVDEC refused the stream"

@@ -118,3 +118,17 @@ def test_nvdec_layouts_repack_losslessly_into_the_cpu_decoders(h264):
         back = to_cpu_layout(ten.reformat(format="p010le"), scaler)
         assert back.format.name == "yuv420p10le" and np.array_equal(back.to_ndarray(), ten.to_ndarray())
         assert to_cpu_layout(frame, scaler) is frame  # a CPU layout passes as is
+
+
+def test_the_first_frame_tells_whether_the_gpu_decoded(h264):
+    """FFmpeg falls back to its CPU decoder at the first frame when the GPU refuses a stream: the
+    context keeps a software format and the frame comes in the CPU decoder's layout."""
+    import av
+
+    from humo_data.media.hwdecode import refused
+
+    with av.open(str(h264)) as container:
+        ctx = container.streams.video[0].codec_context
+        first = next(container.decode(video=0))
+        assert refused(ctx, first) == f"h264 ({ctx.profile}): NVDEC refused the stream" and ctx.profile
+        assert refused(ctx, first.reformat(format="nv12")) is None  # NVDEC's transfer layout
