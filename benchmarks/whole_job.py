@@ -22,6 +22,7 @@ counts (all walls and CPU seconds are listed; CPU seconds are the load-independe
 
     python benchmarks/whole_job.py --label before      # writes/updates benchmarks/results/whole_job.json
     python benchmarks/whole_job.py --label after
+    python benchmarks/whole_job.py --label after --baseline-code ../main-snapshot  # both, interleaved
 """
 
 from __future__ import annotations
@@ -158,13 +159,59 @@ def main(
     code: Path = typer.Option(
         REPO, help="Checkout whose humo_data the curate runs import (e.g. a clean main for 'before')."
     ),
+    baseline_code: Path | None = typer.Option(
+        None,
+        help="A second checkout run in the same sitting, each run right after its twin (a fair "
+        "before/after on a shared machine); stored under --baseline-label.",
+    ),
+    baseline_label: str = typer.Option("before", help="Key of the --baseline-code sitting."),
 ) -> None:
     files = sorted(p for p in media.iterdir() if p.suffix.lower() in VIDEO_EXT)
     source_seconds = sum(media_seconds(f) for f in files)
     wanted = [r for r in OFF if not rungs or r in rungs.split(",")]
     #: every source is cut (sources without audio too), so every rung works on the same video
     extra = ["probe.require_audio=false", f"ray.num_cpus={workers}"]
-    sitting: dict = {
+    checkouts = {label: code.resolve()}
+    if baseline_code is not None:
+        checkouts = {baseline_label: baseline_code.resolve(), **checkouts}
+    sittings = {
+        name: new_sitting(where, files, source_seconds, extra, repeat) for name, where in checkouts.items()
+    }
+    if len(checkouts) > 1:
+        for name, sitting in sittings.items():
+            sitting["interleaved_with"] = [other for other in checkouts if other != name]
+    runs: dict[str, dict[str, list[dict]]] = {name: {r: [] for r in wanted} for name in checkouts}
+    with tempfile.TemporaryDirectory(prefix="humo-whole-") as tmp:
+        tmp = Path(tmp)
+        inputs = tmp / "in"
+        inputs.mkdir()
+        for f in files:
+            os.symlink(f.resolve(), inputs / f.name)
+        for i in range(repeat):
+            for rung in wanted:
+                for name, where in checkouts.items():
+                    out = tmp / f"out-{name}-{wanted.index(rung)}-{i}"
+                    run = run_with_retry(inputs, out, OFF[rung], extra, source_seconds, where)
+                    run.pop("output")
+                    runs[name][rung].append(run)
+                    print(f"{name} {rung}: {run['wall_s']} s wall, {run['cpu_s']} CPU s, phases "
+                          f"{run['phases_wall_s']}", flush=True)  # fmt: skip
+    result = json.loads(output.read_text()) if output.exists() else {}
+    result.setdefault(
+        "about",
+        "benchmarks/whole_job.py: the curate job rung by rung (see its docstring); one key per sitting "
+        "('before' = main before issue 22's fixed-cost work, 'after' = with it).",
+    )
+    for name, sitting in sittings.items():
+        summarize(sitting, runs[name])
+        result[name] = sitting
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps({n: s.get("goals") for n, s in sittings.items()}, indent=2, default=str))
+
+
+def new_sitting(code: Path, files: list[Path], source_seconds: float, extra: list[str], repeat: int) -> dict:
+    return {
         "commit": git_head(code),
         "at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {
@@ -181,31 +228,27 @@ def main(
         "repeat": repeat,
         "rungs": {},
     }
-    runs: dict[str, list[dict]] = {r: [] for r in wanted}
-    with tempfile.TemporaryDirectory(prefix="humo-whole-") as tmp:
-        tmp = Path(tmp)
-        inputs = tmp / "in"
-        inputs.mkdir()
-        for f in files:
-            os.symlink(f.resolve(), inputs / f.name)
-        for i in range(repeat):
-            for rung in wanted:
-                out = tmp / f"out-{wanted.index(rung)}-{i}"
-                try:
-                    run = one_run(inputs, out, OFF[rung], extra, source_seconds, code.resolve())
-                except RuntimeError as err:  # an overloaded shared machine can time Ray's start-up out
-                    if "timed out during startup" not in str(err):
-                        raise
-                    print(f"{rung}: Ray start-up timed out (machine overloaded); once more", flush=True)
-                    out = out.with_name(out.name + "-retry")
-                    run = one_run(inputs, out, OFF[rung], extra, source_seconds, code.resolve())
-                    run["retried_after_ray_startup_timeout"] = True
-                if not OFF[rung]:
-                    run["output_digest"], run["output_counts"] = output_digest(out)
-                run.pop("output")
-                runs[rung].append(run)
-                print(f"{rung}: {run['wall_s']} s wall, {run['cpu_s']} CPU s, phases {run['phases_wall_s']}",
-                      flush=True)  # fmt: skip
+
+
+def run_with_retry(inputs: Path, out: Path, off: list[str], extra: list[str], source_seconds: float,
+                   code: Path) -> dict:  # fmt: skip
+    """One run; once more when an overloaded shared machine timed Ray's start-up out."""
+    try:
+        run = one_run(inputs, out, off, extra, source_seconds, code)
+    except RuntimeError as err:
+        if "timed out during startup" not in str(err):
+            raise
+        print("Ray start-up timed out (machine overloaded); once more", flush=True)
+        out = out.with_name(out.name + "-retry")
+        run = one_run(inputs, out, off, extra, source_seconds, code)
+        run["retried_after_ray_startup_timeout"] = True
+    if not off:
+        run["output_digest"], run["output_counts"] = output_digest(out)
+    return run
+
+
+def summarize(sitting: dict, runs: dict[str, list[dict]]) -> None:
+    """Fastest run per rung (every wall and CPU s listed), the whole/front ratio and the goals."""
     for rung, rs in runs.items():
         fastest = min(rs, key=lambda r: r["wall_s"])
         sitting["rungs"][rung] = {
@@ -221,16 +264,6 @@ def main(
             "whole_over_front_half_wall": {"goal": 1.4, "measured": sitting["whole_over_front_half_wall"]},
         }
     sitting["machine"]["load_average_at_end"] = os.getloadavg()
-    result = json.loads(output.read_text()) if output.exists() else {}
-    result.setdefault(
-        "about",
-        "benchmarks/whole_job.py: the curate job rung by rung (see its docstring); one key per sitting "
-        "('before' = main before issue 22's fixed-cost work, 'after' = with it).",
-    )
-    result[label] = sitting
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(json.dumps(sitting, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,13 @@ def short_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+#: rows per call of a model stage's CPU default. Its backends work clip by clip on CPU (a clip's
+#: stills already make the faces detector's batch), so a bigger batch only makes the first clip wait
+#: for the batch to fill and the last ones drain through each stage in turn: 1 made the default job
+#: ~10% faster on 2 cores than 4/4/2 (benchmarks/results/whole_job.json). GPU profiles batch.
+CPU_BATCH_SIZE = 1
+
+
 class Resources(StrictModel):
     """Ray resources of one stage: CPU stages run as tasks, model stages as (autoscaling) actor pools.
     Resources never enter an output hash: moving a run onto a bigger cluster keeps its resume."""

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from humo_data.config_base import Resources, StrictModel
+from humo_data.config_base import CPU_BATCH_SIZE, Resources, StrictModel
 
 
 class VadConfig(StrictModel):
@@ -222,4 +222,5 @@ class AudioConfig(StrictModel):
         ge=1,
         description="Stage-2 gate several_speakers: more visible people (faces stage) or audible speakers.",
     )
-    resources: Resources = Resources(num_cpus=1.0, batch_size=4)
+    #: one clip per call on CPU (CPU_BATCH_SIZE); configs/gpu.yaml batches for the GPU
+    resources: Resources = Resources(num_cpus=1.0, batch_size=CPU_BATCH_SIZE)

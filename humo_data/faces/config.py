@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from humo_data.config_base import Resources, StrictModel
+from humo_data.config_base import CPU_BATCH_SIZE, Resources, StrictModel
 
 
 class FacesConfig(StrictModel):
@@ -120,6 +120,7 @@ class FacesConfig(StrictModel):
         "ViT-B-32",
         description="open_clip: architecture name, or a local architecture .json (its stem is the name).",
     )
-    resources: Resources = Resources(num_cpus=1.0, batch_size=4)
+    #: one clip per call on CPU (CPU_BATCH_SIZE); configs/gpu.yaml batches for the GPU
+    resources: Resources = Resources(num_cpus=1.0, batch_size=CPU_BATCH_SIZE)
 
     unhashed: ClassVar[frozenset[str]] = frozenset({"providers"})

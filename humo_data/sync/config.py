@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from humo_data.config_base import Resources, StrictModel
+from humo_data.config_base import CPU_BATCH_SIZE, Resources, StrictModel
 
 
 class SyncConfig(StrictModel):
@@ -129,7 +129,8 @@ class SyncConfig(StrictModel):
         25, ge=1, description="Without a face_track: re-run dlib's detector every this many frames."
     )
     decode_threads: int = Field(1, ge=0, description="FFmpeg threads to decode a clip (0 = auto).")
-    resources: Resources = Resources(num_cpus=1.0, batch_size=2)
+    #: one clip per call on CPU (CPU_BATCH_SIZE); configs/gpu.yaml batches for the GPU
+    resources: Resources = Resources(num_cpus=1.0, batch_size=CPU_BATCH_SIZE)
 
     #: where/how fast, never what: left out of the output hash
     unhashed: ClassVar[frozenset[str]] = frozenset({"device", "batch_frames", "decode_threads"})
