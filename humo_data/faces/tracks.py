@@ -9,7 +9,6 @@ small steps cannot join two different people).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from humo_data.faces.geometry import iou
 
@@ -29,6 +28,9 @@ def fragments(boxes: list[list[np.ndarray]], min_iou: float) -> list[list[Ref]]:
                 last_f, last_j = frags[i][-1]
                 for b, box in enumerate(frame_boxes):
                     score[a, b] = iou(boxes[last_f][last_j], box)
+            # scipy.optimize costs ~0.6 s to import: only when a match is made, not in the driver
+            from scipy.optimize import linear_sum_assignment
+
             rows, cols = linear_sum_assignment(-score)
             for a, b in zip(rows, cols, strict=True):
                 if score[a, b] >= min_iou:

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 FORBIDDEN = 1e9  # assignment cost of a pairing that must not happen
 
@@ -172,6 +171,9 @@ def _stitch(tracks: np.ndarray, cover: np.ndarray, act: np.ndarray, w: np.ndarra
         cost_old = np.abs(current[:, None, :] - mine[:, :, None]).mean(axis=0)  # [L, S]
         # a new speaker is silent before this chunk; a tie goes to the existing speaker
         cost_new = np.where(np.eye(local_n) > 0, mine.mean(axis=0)[:, None] + 1e-6, FORBIDDEN)
+        # scipy.optimize costs ~0.6 s to import: only when a match is made, not in the driver
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(np.concatenate([cost_old, cost_new], axis=1))
         order = dict(zip(rows, cols, strict=True))
         next_new, assign = tracks.shape[1], []
