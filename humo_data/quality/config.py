@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from humo_data.config_base import Resources, StrictModel
+from humo_data.config_base import CPU_BATCH_SIZE, Resources, StrictModel
 
 
 class AestheticConfig(StrictModel):
@@ -71,7 +71,8 @@ class FaceQualityConfig(StrictModel):
     margin: float = Field(
         0.0, ge=0, le=1, description="Grow each box by this fraction of its size before measuring."
     )
-    resources: Resources = Resources(num_cpus=1.0, batch_size=8)
+    #: per-clip measurements: a batch of 8 only held clips back from the model stages after it
+    resources: Resources = Resources(num_cpus=1.0, batch_size=CPU_BATCH_SIZE)
 
 
 class TextConfig(StrictModel):
@@ -201,4 +202,5 @@ class QualityConfig(StrictModel):
         "trains at 832x480 = 1.73). None = off.",
     )
     text: TextConfig = TextConfig()
-    resources: Resources = Resources(num_cpus=1.0, batch_size=8)
+    #: per-clip measurements: a batch of 8 only held clips back from the model stages after it
+    resources: Resources = Resources(num_cpus=1.0, batch_size=CPU_BATCH_SIZE)
