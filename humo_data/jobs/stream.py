@@ -67,12 +67,10 @@ def run_stream(
     import ray
 
     from humo_data.io.claims import SourceClaims
-    from humo_data.ray_compute import fit_stages, map_stage
+    from humo_data.ray_compute import configure_data_context, fit_stages, map_stage, reserve_per_operator
 
     cfg = plan.config
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
+    configure_data_context(reserve_per_operator(plan.stream))
     warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks")
     # Largest sources first: long files start early instead of running alone at the end.
     ordered = sorted(todo, key=lambda r: (-r.size, r.uri))

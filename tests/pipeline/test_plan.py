@@ -134,3 +134,14 @@ def test_actor_stages_get_their_scaled_resources_on_a_2_cpu_local_cluster():
         assert fitted[name].config.resources == fitted[name].resources  # the stage's own section
     assert fitted["caption_alignment"].resources.num_cpus <= 1.0
     assert sum(s.resources.num_cpus for s in stream if s.actor) <= 1.0 + 1e-9
+
+
+def test_ray_data_reserves_per_operator_only_in_front_of_model_stages():
+    """A stream of CPU tasks only (the front half) runs without Ray Data's per-operator
+    reservations, which on a small node let the cut run one source at a time; with model-stage
+    actors in the chain they stay on (they keep clips from piling up in front of the actors)."""
+    from humo_data.ray_compute import reserve_per_operator
+
+    off = [f"{s}.enabled=false" for s in ("quality", "faces", "identity", "audio", "sync", "captions")]
+    assert reserve_per_operator(CurationPlan.build(load_config("default", [])).stream)
+    assert not reserve_per_operator(CurationPlan.build(load_config("default", off)).stream)
