@@ -174,7 +174,7 @@ def feature_work_column(name: str) -> str:
 #                    side (zero where the source has none): the sync stage shifts audio with it
 #   _audio_vocals    the same framing as _audio_pcm after vocal separation (set only when the audio
 #                    stage separated music/noise): VAD, ASR and sync use it, the stored audio stays the mix
-#   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped (counted
+#   _source_stats    on a "done" marker: frames decoded, blank frames, short tails dropped, time ranges (counted
 #                    in the manifest: nothing is dropped without a number), why NVDEC did not decode it
 #   _features_<name> per-clip feature struct routed to OUT/features/<name>/ (FEATURE_TABLES)
 #   _stage_stats     per stage that worked on the row: its share of the stage's wall and CPU
@@ -212,6 +212,8 @@ WORK_COLUMNS: tuple[pa.Field, ...] = (
                 pa.field("dropped_tails", pa.int32()),
                 pa.field("dropped_tail_seconds", pa.float64()),
                 pa.field("decoder_fallback", pa.string()),
+                pa.field("ranges", pa.int32()),
+                pa.field("redone", pa.int32()),
             ]
         ),
     ),

@@ -268,6 +268,9 @@ class FanOutStage(Stage[C]):
     emit_rows: ClassVar[int | None] = None
     #: fan-out stages see source rows (``_kind == "source"``), not clips
     input_kind: ClassVar[str] = "source"
+    #: CPU seconds of tasks the stage started for the current source (a long source's time ranges,
+    #: ``clips/ranges.py``): counted with the source's own, then reset
+    tasks_cpu_seconds: float = 0.0
 
     def process(self, rows: list[Row]) -> Iterable[Row]:
         raise NotImplementedError
@@ -306,6 +309,7 @@ class FanOutStage(Stage[C]):
             check_fanout_row(self, given, out)
             stands_for_source = out.get("_kind") in ("done", self.input_kind, "retry")
             if stands_for_source:
+                cpu, self.tasks_cpu_seconds = cpu + self.tasks_cpu_seconds, 0.0
                 entry = {"stage": self.name, "seconds": wall + setup_wall, "cpu_seconds": cpu + setup_cpu}
                 out[STAGE_STATS] = [*inherited, entry]
             else:

@@ -63,11 +63,45 @@ class ClipsConfig(StrictModel):
     encode_threads: int = Field(0, ge=0, description="x264 threads per clip encoder; 0 = as decode_threads.")
     audio_sample_rate: int = Field(16000, description="Audio sample rate (HuMo/Whisper: 16 kHz mono).")
     audio_format: Literal["flac", "wav"] = Field("flac", description="Encoding of the audio column.")
+    split_min_seconds: float | None = Field(
+        240.0,
+        ge=0,
+        description="Sources at least this long are cut in time ranges by several workers at once "
+        "(clips/ranges.py), with the same clips, ids and rejects as one pass: a long file no longer runs "
+        "alone at the end of a job. 0 or null = never split.",
+    )
+    split_when: Literal["alone", "always"] = Field(
+        "alone",
+        description="alone: split only a source bigger than the run's bytes per CPU (it would run alone at "
+        "the end while the rest keep every CPU busy; splitting costs some extra decoding), on a cluster of "
+        "at least split_min_cpus CPUs; always: every source at least split_min_seconds long.",
+    )
+    split_min_cpus: int = Field(
+        4,
+        ge=1,
+        description="split_when=alone splits only on a cluster of at least this many CPUs: one source's pass "
+        "already keeps about two busy (decoder threads, x264's thread, the thread that scales and detects); "
+        "on 2 CPUs ranges were slower (benchmarks/results/split_source.json).",
+    )
+    split_range_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Length of one range of a split source (ranges are equal, at least this long). Each "
+        "range pays split_warmup_seconds plus the rest of the shot it starts in, decoded and not kept.",
+    )
+    split_warmup_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="Decoded before a range's start (from the keyframe before) so the shot detector's "
+        "state matches one pass; a range whose state does not match at its first cut is redone from the "
+        "source start, so this trades speed, never outputs.",
+    )
     resources: Resources = Resources(num_cpus=1.0)
 
     unhashed: ClassVar[frozenset[str]] = frozenset(
-        {"decode_threads", "encode_threads", "encoder", "decoder", "nvenc_preset"}
-    )
+        {"decode_threads", "encode_threads", "encoder", "decoder", "nvenc_preset", "split_min_seconds",
+         "split_when", "split_min_cpus", "split_range_seconds", "split_warmup_seconds"}
+    )  # fmt: skip
 
     @property
     def encoder_backend(self) -> str:

@@ -27,7 +27,9 @@ and what failed; a stream that ends early (or a container unreadable past some p
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import cv2
@@ -43,12 +45,21 @@ from humo_data.clips.planner import (
     ShotTooShort,
     frame_bounds,
 )
+from humo_data.clips.ranges import (
+    RangePart,
+    RangeReport,
+    RangeResult,
+    SplitOutcome,
+    cut_in_ranges,
+    detector_state,
+    plan_ranges,
+)
 from humo_data.config_base import StrictModel
 from humo_data.ids import clip_id_for, reject_id_for
 from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
 from humo_data.media.damage import DamageSpan
-from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words
+from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words, first_video_time
 from humo_data.media.encode import ClipEncoder, choose_encoder, encode_audio
 from humo_data.media.hwdecode import choose_decoder
 from humo_data.shots import build_shot_detector
@@ -57,6 +68,23 @@ from humo_data.stage import FanOutStage, Row
 
 # Muxers interleave audio within a second or two of video; waiting longer means no audio is coming.
 AUDIO_WAIT_SECONDS = 10.0
+#: a range reads its audio from the source start; it keeps it this far ahead of the video, as a
+#: muxer interleaves it in a whole pass
+AUDIO_LEAD_SECONDS = 1.0
+#: frames a range decodes past its end cut at most, so that a late damage report on its last clip
+#: (``media.damage`` lookback) is seen
+SETTLE_FRAMES = 16
+
+
+@dataclass
+class _Seen:
+    """A decoded frame and what the detectors made of it (a range holds a few before it owns any)."""
+
+    frame: OutputFrame
+    cuts: list[int]
+    blank: bool
+    level: float | None
+    damaged: bool
 
 
 class CutConfig(StrictModel):
@@ -68,6 +96,9 @@ class CutConfig(StrictModel):
     )
     #: working columns later stages need; False skips them (a cut-only job, benchmarks of the cutter)
     hand_on: bool = True
+    #: split only sources of at least this many bytes (the streaming pass sets its run's bytes per
+    #: CPU: a source bigger than that share would run alone at the end; 0 = any size)
+    split_from_bytes: int = Field(0, ge=0)
 
     @property
     def resources(self):
@@ -157,6 +188,17 @@ class _SourceStats:
     dropped_tails: int = 0
     dropped_tail_frames: int = 0
     decoder_fallback: str | None = None  # why NVDEC (clips.decoder) did not decode this source
+    ranges: int = 0  # time ranges it was cut in (clips/ranges.py; 0: one pass)
+    redone: int = 0  # 1: a range was redone from the source start (or the source cut in one pass)
+
+    def add(self, other: _SourceStats) -> None:
+        """Add a range's counts (``clips/ranges.py``); a decoder fallback is the first range's."""
+        for name, value in vars(other).items():
+            mine = getattr(self, name)
+            if isinstance(value, (int, float)):
+                setattr(self, name, mine + value)
+            elif mine is None:
+                setattr(self, name, value)
 
     def to_row(self, fps: float) -> dict:
         return {
@@ -165,6 +207,8 @@ class _SourceStats:
             "dropped_tails": self.dropped_tails,
             "dropped_tail_seconds": self.dropped_tail_frames / fps,
             "decoder_fallback": self.decoder_fallback,
+            "ranges": self.ranges,
+            "redone": self.redone,
         }
 
 
@@ -184,6 +228,8 @@ class ClipCutStage(FanOutStage[CutConfig]):
         # bookkeeping: what each source produced, and what it lost without a row
         "_expected_units", "_source_stats",
     )  # fmt: skip
+
+    last_split: SplitOutcome | None = None
 
     def process(self, rows: list[Row]) -> Iterator[Row]:
         for row in rows:
@@ -205,10 +251,40 @@ class ClipCutStage(FanOutStage[CutConfig]):
             choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
         )
         try:
-            with open_media(source["source_uri"]) as media:
-                for row in self._cut_media(source, media, stats, codecs):
+            big = (
+                self.config.clips.split_when == "always"
+                or (source.get("_source_size") or 0) >= self.config.split_from_bytes
+            )
+            split = plan_ranges(source.get("source_duration"), self.config.clips) if big else []
+            if split:
+                with open_media(source["source_uri"]) as media:
+                    origin = first_video_time(media)
+                split = split if origin is not None else []
+            outcome = SplitOutcome(whole=not split)
+            self.last_split = outcome if split else None  # what the last source's split did (tests, logs)
+            if split:  # a long source: its time ranges by several workers (clips/ranges.py)
+                for row in cut_in_ranges(self, source, split, origin, stats, outcome):
                     units.append(row["_unit"])
                     yield row
+                if not outcome.whole:
+                    if outcome.emitted == 0:
+                        row = self._no_clip_reject(source, stats)
+                        units.append(row["_unit"])
+                        yield row
+                    for row in self._damage_rejects(source, outcome.spans, outcome.read_error, outcome.last):
+                        units.append(row["_unit"])
+                        yield row
+                else:
+                    stats = _SourceStats()
+                stats.ranges, stats.redone = (
+                    outcome.ranges,
+                    int(outcome.whole or outcome.redone_from is not None),
+                )
+            if outcome.whole:
+                with open_media(source["source_uri"]) as media:
+                    for row in self._cut_media(source, media, stats, codecs):
+                        units.append(row["_unit"])
+                        yield row
         except Exception as err:  # noqa: BLE001 - bad media becomes a reject row, never a crash
             if is_retryable(err):  # the store failed, not the video: the next run tries again
                 yield dict(source, _kind="retry", _reject_stage=self.name, _reject_reason="retryable_io",
@@ -222,11 +298,49 @@ class ClipCutStage(FanOutStage[CutConfig]):
             _source_stats=stats.to_row(self.config.clips.fps),
         )  # fmt: skip
 
+    def cut_range(self, source: Row, part: RangePart) -> RangeResult:
+        """One time range of a source (``clips/ranges.py``): its rows and what it found. A failure
+        is reported, not raised: the source's task redoes the range from the source start."""
+        from humo_data.io.sources import open_media
+
+        report = RangeReport(stats=_SourceStats())
+        rows: list[Row] = []
+        uri = source["source_uri"]
+        codecs = _Codecs(
+            choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
+        )
+        try:
+            with (
+                open_media(uri) as media,
+                open_media(uri) if source.get("has_audio") else nullcontext() as audio,
+            ):
+                for row in self._cut_media(source, media, report.stats, codecs, part, report, audio):
+                    rows.append(row)
+        except Exception as err:  # noqa: BLE001 - the exact redo says what is wrong, once
+            if is_retryable(err):
+                raise
+            report.error = _failure_words(err, report.stats, self.config.clips.fps)
+        return RangeResult(rows, report)
+
+    def shot_reject_row(self, source: Row, shot_index: int, start: int, end: int) -> Row:
+        """A ``shot_too_short`` row for shot ``shot_index`` spanning frames [start, end)."""
+        cfg = self.config.clips
+        snap = 4 if cfg.frame_rule == "4k+1" else 1
+        min_frames, _ = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
+        return self._shot_reject(source, ShotTooShort(shot_index, start, end), min_frames)
+
     def _still_due(self, clip: _OpenClip, index: int) -> bool:
         step = max(1, int(round(self.config.frames.every_seconds * self.config.clips.fps)))
         return (index - clip.event.start) % step == 0
 
-    def _cut_media(self, source: Row, media, stats: _SourceStats, codecs: _Codecs) -> Iterator[Row]:
+    def _cut_media(
+        self, source: Row, media, stats: _SourceStats, codecs: _Codecs, part: RangePart | None = None,
+        report: RangeReport | None = None, audio_media=None,
+    ) -> Iterator[Row]:  # fmt: skip
+        """One pass over ``media``: the whole source, or (``part``) one time range of it, which owns
+        the shots starting in [its first cut >= part.start, its first cut >= part.end) and fills
+        ``report`` so that ``clips/ranges.py`` can check it against its neighbours and add up the
+        source's bookkeeping (a range yields clips and shot rejects only)."""
         cfg, shots = self.config.clips, self.config.shots
         snap = 4 if cfg.frame_rule == "4k+1" else 1
         min_frames, max_frames = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
@@ -241,6 +355,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         )
         open_clip: _OpenClip | None = None
         pending: list[_PendingClip] = []
+        ranged = part is not None
         try:
             reader = SourceReader(
                 media,
@@ -251,15 +366,32 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 if shots.backend == "none" and shots.blank_threshold is None
                 else shots.detect_width,
                 audio_rate=cfg.audio_sample_rate,
-                with_audio=has_audio,
+                with_audio=has_audio and not ranged,  # a range reads audio from the start (below)
                 threads=cfg.decode_threads,
                 decoder=codecs.decoder,
+                start_seconds=part.seek if ranged else None,
+                origin=part.origin if ranged else None,
             )
+            feed = (
+                SourceReader(audio_media, fps=cfg.fps, short_side=cfg.short_side, detect_width=None,
+                             audio_rate=cfg.audio_sample_rate, origin=part.origin, threads=1)
+                if ranged and has_audio else None
+            )  # fmt: skip
         except Exception as err:
             if is_retryable(err):
                 raise
             raise _Unusable(f"the container could not be opened for decoding: {ffmpeg_words(err)}") from err
-        with reader:
+        if feed is not None:
+            reader.audio = feed.audio  # the samples of a whole pass, whatever the video seek did
+        margin = self.config.audio_margin_seconds
+
+        def pull_audio(until: float) -> None:
+            if feed is not None:  # what an open or pending clip may still need stays
+                feed.pull_audio(
+                    until, keep=cfg.max_seconds + margin + AUDIO_WAIT_SECONDS + AUDIO_LEAD_SECONDS
+                )
+
+        with reader, feed if feed is not None else nullcontext():
             hand_on = self.config.hand_on
             damage = reader.damage
 
@@ -300,24 +432,29 @@ class ClipCutStage(FanOutStage[CutConfig]):
                                 stats.dropped_tail_frames += ev.length
                         open_clip = None
                     elif isinstance(ev, ShotTooShort) and not self._damaged_shot(reader, ev):
-                        yield self._shot_reject(source, ev, min_frames)  # (a damaged shot: its own row)
+                        row = self._shot_reject(source, ev, min_frames)  # (a damaged shot: its own row)
+                        if report is not None:
+                            report.shot_rejects[row["_unit"]] = (ev.shot_index, ev.start, ev.end)
+                        yield row
 
             last = -1
             was_blank = False
             emitted = 0
             motion: dict[int, float] = {}  # output index -> |diff| to the previous frame (recent only)
             prev_gray: np.ndarray | None = None
-            for frame in reader.frames():
+            # a range: frames before it owns anything wait here until its first cut is known
+            owning = not ranged or part.start == 0
+            waiting: deque[_Seen] = deque(maxlen=detector.latency + 2)
+            counted: deque[_Seen] = deque(maxlen=detector.latency + 2)  # owned frames, the last few
+            end_cut: int | None = None
+            frames = reader.frames()
+            for frame in frames:
                 last = frame.index
-                stats.frames += 1
                 cuts = detector.push(frame.index, frame.small_bgr) if frame.small_bgr is not None else []
                 level = mean_level(frame.small_bgr) if frame.small_bgr is not None else None
                 blank = (
                     shots.blank_threshold is not None and level is not None and level < shots.blank_threshold
                 )
-                if blank:
-                    stats.blank_frames += 1
-                    stats.blank_level_sum += level
                 if blank != was_blank and frame.index > 0:
                     cuts.append(frame.index)  # entering or leaving a blank run is a shot boundary
                 was_blank = blank
@@ -325,7 +462,6 @@ class ClipCutStage(FanOutStage[CutConfig]):
                 for span in damage.take_new():
                     stats.damaged_frames += planner.spoil(lambda f, s=span: s.contains(f.source_time))
                 damaged = damage.at(frame.source_time) is not None
-                stats.damaged_frames += damaged
                 if hand_on and frame.small_bgr is not None:
                     gray = cv2.cvtColor(frame.small_bgr, cv2.COLOR_BGR2GRAY)
                     if prev_gray is not None and prev_gray.shape == gray.shape:
@@ -334,46 +470,126 @@ class ClipCutStage(FanOutStage[CutConfig]):
                     motion.pop(
                         frame.index - planner.hold - 8, None
                     )  # committed frames lag by hold + a 4k group
-                for row in handle(planner.push(frame.index, frame, cuts, usable=not blank and not damaged)):
-                    emitted += 1
-                    yield row
-                for row in self._flush_ready(source, reader, pending, final=False, now=frame.time):
-                    emitted += 1
-                    yield row
+                seen = _Seen(frame, cuts, blank, level, damaged)
+                if owning:
+                    batch = [seen]
+                else:  # a range looking for its first cut (>= part.start): a whole pass's shot start
+                    waiting.append(seen)
+                    found = [c for c in cuts if c >= part.start]
+                    if not found:
+                        if part.end is not None and frame.index >= part.end + detector.latency:
+                            report.empty = True  # one shot spans the range: the one before owns it all
+                            break
+                        continue
+                    owning = True
+                    start = min(found)
+                    report.start, report.start_at = start, frame.index
+                    report.start_state = detector_state(detector, was_blank, frame.index)
+                    planner.begin(start)
+                    batch = [s for s in waiting if s.frame.index >= start]
+                    if part.end is not None and start >= part.end:  # one shot spans the whole range
+                        end_cut = start
+                        report.end, report.end_at, report.end_state = start, frame.index, report.start_state
+                        break
+                for s in batch:
+                    f, fcuts = s.frame, s.cuts
+                    if ranged and part.end is not None:
+                        past = [c for c in fcuts if c >= part.end]
+                        if past:  # the shot after it belongs to the next range
+                            end_cut = min(past)
+                            fcuts = [c for c in fcuts if c <= end_cut]
+                            report.end, report.end_at = end_cut, f.index
+                            report.end_state = detector_state(detector, was_blank, f.index)
+                    stats.frames += 1
+                    stats.damaged_frames += s.damaged
+                    if s.blank:
+                        stats.blank_frames += 1
+                        stats.blank_level_sum += s.level
+                    counted.append(s)
+                    pull_audio(f.time + margin + AUDIO_LEAD_SECONDS)
+                    usable = not s.blank and not s.damaged
+                    for row in handle(planner.push(f.index, f, fcuts, usable=usable)):
+                        emitted += 1
+                        yield row
+                    for row in self._flush_ready(source, reader, pending, final=False, now=f.time):
+                        emitted += 1
+                        yield row
+                if end_cut is not None:
+                    break
             stats.decoder_fallback = reader.decoder_fallback
+            if ranged and end_cut is not None:
+                yield from self._end_range(source, reader, pending, stats, report, frames, counted, end_cut,
+                                           pull_audio)  # fmt: skip
+                report.finish(emitted + report.emitted, planner.shots, last, reader, feed)
+                return
             for span in damage.take_new():  # reported by the last packets
                 stats.damaged_frames += planner.spoil(lambda f, s=span: s.contains(f.source_time))
-            if last < 0 or stats.damaged_frames >= stats.frames:
+            if not ranged and (last < 0 or stats.damaged_frames >= stats.frames):
                 for clip in pending:
                     clip.encoder.abort()
                 if open_clip is not None:
                     open_clip.encoder.abort()
                 raise _Unusable(_nothing_decoded(reader, stats))
-            for row in handle(planner.finish(last, detector.flush(last))):
-                emitted += 1
-                yield row
-            for row in self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps):
-                emitted += 1
-                yield row
+            if owning and last >= 0:
+                for row in handle(planner.finish(last, detector.flush(last))):
+                    emitted += 1
+                    yield row
+                pull_audio(float("inf"))
+                for row in self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps):
+                    emitted += 1
+                    yield row
+            if ranged:
+                for row in self._flush_ready(source, reader, pending, final=True, now=last / cfg.fps):
+                    emitted += 1  # (an empty range holds no clip; this only hands on what is left)
+                    yield row
+                report.finish(emitted, planner.shots, last, reader, feed)
+                return
             if emitted == 0:
                 yield self._no_clip_reject(source, stats)
-            yield from self._damage_rejects(source, reader, last)
+            yield from self._damage_rejects(source, reader.damage.spans, reader.read_error, last)
 
-    def _damage_rejects(self, source: Row, reader: SourceReader, last: int) -> Iterator[Row]:
+    def _end_range(
+        self, source: Row, reader: SourceReader, pending: list[_PendingClip], stats: _SourceStats,
+        report: RangeReport, frames: Iterator[OutputFrame], counted: deque, end_cut: int, pull_audio,
+    ) -> Iterator[Row]:  # fmt: skip
+        """A range reached the cut where the next one takes over: the frames it counted past that cut
+        are not its own; it decodes on until no late damage report can reach back into its clips
+        (then ``report`` says whether any came), and hands on its last clips."""
+        fps = self.config.clips.fps
+        for s in counted:
+            if s.frame.index >= end_cut:
+                stats.frames -= 1
+                stats.damaged_frames -= s.damaged
+                if s.blank:
+                    stats.blank_frames -= 1
+                    stats.blank_level_sum -= s.level
+        for extra, _frame in enumerate(frames):
+            if reader.damage.settled() >= end_cut / fps or extra > SETTLE_FRAMES:
+                break
+        pull_audio(end_cut / fps + self.config.audio_margin_seconds + AUDIO_LEAD_SECONDS)
+        emitted = 0
+        for row in self._flush_ready(source, reader, pending, final=True, now=end_cut / fps):
+            emitted += 1
+            yield row
+        report.emitted = emitted
+
+    def _damage_rejects(
+        self, source: Row, spans: list[DamageSpan], read_error: str | None, last: int
+    ) -> Iterator[Row]:
         """One ``damaged_packets`` row per damaged stretch, then ``truncated_stream`` when the video
         stops short of the source's duration (or the container could not be read to its end)."""
         cfg = self.config.clips
-        for group in _group_spans(reader.damage.spans, gap=cfg.min_seconds):
+        for group in _group_spans(spans, gap=cfg.min_seconds):
             start, end = group[0].start, max(s.end for s in group)
             yield self.reject_row(
                 dict(source, start_time=start, end_time=end), "damaged_packets", _damage_words(group, start, end)
             )  # fmt: skip
         duration = source.get("source_duration")
         decoded = (last + 1) / cfg.fps
-        if reader.read_error or (duration and decoded < 0.9 * duration - 1.0):
+        if read_error or (duration and decoded < 0.9 * duration - 1.0):
             why = (
-                f"the container could not be read past {decoded:.2f} s ({reader.read_error})"
-                if reader.read_error
+                f"the container could not be read past {decoded:.2f} s ({read_error})"
+                if read_error
                 else f"the video stream ends at {decoded:.2f} s of the {duration:.2f} s the container declares"
             )
             yield self.reject_row(

@@ -75,6 +75,18 @@ class ClipPlanner:
         return self._shot_clips
 
     @property
+    def shots(self) -> int:
+        """Shots with usable frames closed so far (the next shot's index)."""
+        return self._shot_index
+
+    def begin(self, index: int) -> None:
+        """Start at a shot beginning at frame ``index``, as a whole pass stands right after that cut
+        (one time range of a source, ``clips/ranges.py``); shot indices count from 0 here."""
+        if self._buffer or self._open or self._shot_usable:
+            raise RuntimeError("begin() is for a planner that has seen no frame")
+        self._shot_start = index
+
+    @property
     def hold(self) -> int:
         return self.latency + self.margin + 1
 

@@ -276,6 +276,10 @@ class Committer:
                     for k in ("dropped_tails", "dropped_tail_seconds", "blank_frames")
                     if stats.get(k)
                 }
+                if stats.get("ranges"):  # cut in time ranges by several workers (clips/ranges.py)
+                    delta |= {"split_sources": 1, "split_ranges": stats["ranges"]}
+                    if stats.get("redone"):
+                        delta["split_redone"] = 1
                 if delta:
                     out.append({"t": "counts", "counts": delta})
                 out += self._hold_or_release(

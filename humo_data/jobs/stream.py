@@ -45,6 +45,15 @@ def codec_threads(cfg: CurateConfig, sources: int, cpus: int) -> ClipsConfig:
     )
 
 
+def split_from_bytes(sizes: list[int], cpus: int, clips: ClipsConfig) -> int:
+    """Sources bigger than the run's bytes per CPU would run alone at the end of the stream: only
+    those are cut in time ranges (``clips/ranges.py``, ``clips.split_when=alone``); the rest keep
+    every CPU busy as they are. A cluster under ``clips.split_min_cpus`` splits none."""
+    if cpus < clips.split_min_cpus:
+        return 2**62
+    return sum(max(0, s) for s in sizes) // max(1, cpus) + 1
+
+
 @dataclass
 class StreamResult:
     sources: int
@@ -86,6 +95,7 @@ def run_stream(
     ]
     ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / per_block)))
     node_cpus = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+    cluster_cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     clips_cfg = codec_threads(cfg, len(todo), node_cpus)
     claims = SourceClaims.options(
         scheduling_strategy=ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
@@ -96,7 +106,11 @@ def run_stream(
     in_flight = cfg.ray.max_sources_in_flight
     ds = map_stage(ds, ProbeStage(cfg.probe, retries=wr.retries, backoff=wr.retry_backoff_seconds, claims=claims),
                    concurrency=in_flight)  # fmt: skip
-    cut = ClipCutStage(cut_config(cfg, clips_cfg))
+    cut = ClipCutStage(
+        cut_config(cfg, clips_cfg).model_copy(
+            update={"split_from_bytes": split_from_bytes([r.size for r in todo], cluster_cpus, cfg.clips)}
+        )
+    )
     ds = map_stage(ds, cut, concurrency=in_flight)
     stages, notes = fit_stages(plan.stream, cut.resources.num_cpus, local=not cfg.ray.address)
     committer.notes += notes

@@ -18,6 +18,7 @@ can be (``media.hwdecode``; ``decoder`` and ``decoder_fallback`` say how it went
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,7 +199,13 @@ class SourceReader:
         threads: int = 0,
         deinterlace: bool = True,
         decoder: str = "cpu",
+        start_seconds: float | None = None,
+        origin: float | None = None,
     ):
+        """``start_seconds`` (a time range of a source, ``clips/ranges.py``): seek to the keyframe at
+        or before that time and emit frames from the first grid slot at or after the first frame
+        decoded there, with the indices of a whole pass; ``origin`` is the whole pass's timeline
+        origin (``first_video_time``), which a seek cannot see."""
         # decoder: cpu | nvdec, a worker's resolved choice (media.hwdecode.choose_decoder)
         self.container, self.decoder_fallback = open_source(media, decoder, metadata_errors="ignore")
         self.fps = fps
@@ -251,6 +258,13 @@ class SourceReader:
         self._layout_scaler = VideoReformatter()  # NVDEC's layouts to the CPU decoder's
         self._pending_audio: list[av.AudioFrame] = []
         self._last: OutputFrame | None = None
+        self.start_seconds = start_seconds
+        if start_seconds is not None or origin is not None:
+            if origin is None:
+                raise ValueError("a reader that starts mid-source needs the timeline origin")
+            self.t0 = origin
+        self._audio_packets: Iterator[av.Packet] | None = None
+        self._audio_kept_from = 0.0
 
     @property
     def interlaced(self) -> bool:
@@ -387,9 +401,17 @@ class SourceReader:
                 return
             yield packet
 
+    def _seek(self) -> None:
+        """To the keyframe at or before ``start_seconds`` on the timeline."""
+        tb = self.vstream.time_base
+        target = int((self.start_seconds + self.t0) / tb) if tb else 0
+        self.container.seek(target, stream=self.vstream, backward=True, any_frame=False)
+
     def _decoded(self) -> Iterator[av.VideoFrame]:
         streams = [s for s in (self.vstream, self.astream) if s is not None]
         last_t = None
+        if self.start_seconds:
+            self._seek()
         for packet in self._packets(streams):
             try:
                 frames = packet.decode()
@@ -402,9 +424,9 @@ class SourceReader:
                 if packet.stream is self.vstream:
                     if frame.time is None:
                         continue
-                    if self.t0 is None:
+                    if self.t0 is None or last_t is None:  # the first frame (a range knows t0 already)
                         self._first_frame_decoded(frame)
-                        self.t0 = frame.time
+                        self.t0 = frame.time if self.t0 is None else self.t0
                         self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                         pending, self._pending_audio = self._pending_audio, []
                         for af in pending:
@@ -433,6 +455,39 @@ class SourceReader:
             self._nvdec = self.decoder_fallback is None
         self.decoder = decoder_name(self.vstream.codec_context, on_gpu=self._nvdec)
 
+    def pull_audio(self, until: float, keep: float | None = None) -> bool:
+        """Audio only (a reader that never yields frames): demux and decode the audio stream until
+        ``audio`` reaches ``until`` seconds or the stream ends; returns False once it has ended.
+        The samples are those of a whole pass (same packets, same resampler from the start).
+        ``keep``: samples more than that many seconds behind the newest go (a range far into a
+        long source decodes its audio from the start, and needs only the last few seconds)."""
+        if self.astream is None or self.t0 is None:
+            return False
+        if self._audio_packets is None:
+            self._audio_packets = self._packets([self.astream])
+        while self.audio.end_time < until:
+            packet = next(self._audio_packets, None)
+            if packet is None:
+                if self._resampler is not None:
+                    for out in self._resampler.resample(None):
+                        self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
+                    self._resampler = None
+                self.astream = None
+                return False
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as err:
+                if is_retryable(err) and not isinstance(err, av.error.InvalidDataError):
+                    raise
+                self._decode_failed(packet)
+                continue
+            for frame in frames:
+                self._on_audio(frame)
+            if keep is not None and self.audio.end_time - self._audio_kept_from > 2 * keep + 10.0:
+                self._audio_kept_from = self.audio.end_time - keep
+                self.audio.release_before(self._audio_kept_from)
+        return True
+
     def frames(self) -> Iterator[OutputFrame]:
         """Constant-fps frames, nearest-neighbour in time; the last source frame lasts one frame period."""
         period = 1.0 / self.fps
@@ -449,6 +504,8 @@ class SourceReader:
                 self.size = output_size(
                     frame.width, frame.height, self.rotation, self.short_side, self.upscale
                 )
+                if self.start_seconds is not None:  # mid-source: the first slot this frame is sure to own
+                    k = max(0, math.ceil(t * self.fps - 1e-9))
             else:
                 if t <= prev_t:  # out of order (a damaged index, noted as damage): no slot of its own
                     continue
@@ -481,6 +538,22 @@ class SourceReader:
         else:
             self._last = self._convert(frame, k)
         return self._last
+
+
+def first_video_time(media: str | BinaryIO) -> float | None:
+    """Time of the first decoded video frame, the origin of a whole pass's timeline (None: none
+    decodes); a reader that starts mid-source takes it as ``origin``."""
+    with av.open(media, metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue
+            for frame in frames:
+                if frame.time is not None:
+                    return frame.time
+    return None
 
 
 def _seconds(value: int | None, time_base) -> float | None:

@@ -38,8 +38,15 @@ ARGS = [
 ]
 
 
-def _curate(inp, out) -> list[str]:
-    return [sys.executable, "-m", "humo_data.cli", "curate", "-i", str(inp), "-o", str(out), *ARGS]
+#: the killed run and its rerun cut every source of 9 s or more in time ranges of 3 s
+#: (clips/ranges.py), the reference in one pass: resume and splitting together give its clips
+SPLIT = [a for o in ("clips.split_min_seconds=9", "clips.split_range_seconds=3", "clips.split_warmup_seconds=1",
+                     "clips.split_when=always") for a in ("--set", o)]  # fmt: skip
+
+
+def _curate(inp, out, split: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "humo_data.cli", "curate", "-i", str(inp), "-o", str(out), *ARGS]
+    return cmd + SPLIT if split else cmd
 
 
 def _clip_ids(out) -> list[str]:
@@ -69,7 +76,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     assert len(expected) == len(set(expected)) >= 8
 
     out = tmp_path / "out"
-    proc = subprocess.Popen(_curate(inputs, out), start_new_session=True,
+    proc = subprocess.Popen(_curate(inputs, out, split=True), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 240
     while _shards_committed(out) < 2 and proc.poll() is None and time.time() < deadline:
@@ -82,7 +89,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     partial = _clip_ids(out)
     assert 0 < len(partial) < len(expected)
 
-    rerun = subprocess.run(_curate(inputs, out), capture_output=True, text=True)
+    rerun = subprocess.run(_curate(inputs, out, split=True), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     got = _clip_ids(out)
     assert len(got) == len(set(got)), "duplicate clips after resume"
@@ -92,6 +99,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["triplets"] == len(expected)
     assert manifest["runs"][-1]["resumed"] is True
+    assert manifest["counts"].get("split_sources", 0) >= 1  # cut in ranges by one run or the other
     check = subprocess.run(
         [sys.executable, "-m", "humo_data.cli", "validate", str(out)], capture_output=True, text=True
     )
