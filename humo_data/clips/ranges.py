@@ -247,7 +247,8 @@ class _Runner:
             import ray
 
             if ray.is_initialized():
-                remote = ray.remote(num_cpus=self.config.clips.resources.num_cpus or 1, max_retries=3)(
+                res = self.config.clips.resources  # the cut stage's own (a GPU share for NVENC/NVDEC)
+                remote = ray.remote(num_cpus=res.num_cpus or 1, num_gpus=res.num_gpus or 0, max_retries=3)(
                     cut_range
                 )
                 task_stage = type(stage)(self._threads(ray))

@@ -26,7 +26,7 @@ def test_split_source_through_the_job_equals_one_pass(tmp_path):
         out = tmp_path / name
         assert run_curate(str(inputs), out, config(*CUT_ONLY, *extra), show_progress=False).ok
         manifest = json.loads((out / "_manifest.json").read_text())
-        runs[name] = (fingerprint(out), manifest["counts"], manifest["runs"][-1]["stats"]["clips"])
+        runs[name] = (fingerprint(out), manifest["counts"], manifest["runs"][-1]["stats"]["stages"]["clips"])
     (whole, whole_counts, whole_clips), (split, split_counts, split_clips) = runs["whole"], runs["split"]
     # the ranges' CPU (Ray tasks the source's task started) is counted to the cut stage
     assert split_clips["cpu_seconds"] > 0.5 * whole_clips["cpu_seconds"]
