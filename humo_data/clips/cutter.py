@@ -59,8 +59,9 @@ from humo_data.ids import clip_id_for, reject_id_for
 from humo_data.io.retry import describe, is_retryable
 from humo_data.media.audio import pcm_to_bytes
 from humo_data.media.damage import DamageSpan
-from humo_data.media.decode import OutputFrame, SourceReader, ffmpeg_words, first_video_time
+from humo_data.media.decode import OutputFrame, SourceReader, first_video_time
 from humo_data.media.encode import ClipEncoder, choose_encoder, encode_audio
+from humo_data.media.errors import ffmpeg_words
 from humo_data.media.hwdecode import choose_decoder
 from humo_data.shots import build_shot_detector
 from humo_data.shots.config import ShotsConfig

@@ -32,6 +32,7 @@ from av.video.reformatter import VideoReformatter
 from humo_data.io.retry import is_retryable
 from humo_data.media.damage import B_FRAME_LOOKBACK, DamageTracker
 from humo_data.media.deinterlace import Deinterlacer, bwdif_mode, field_order_interlaced
+from humo_data.media.errors import ffmpeg_words
 from humo_data.media.hwdecode import (
     NVDEC,
     NVDEC_MAX_THREADS,
@@ -558,15 +559,3 @@ def first_video_time(media: str | BinaryIO) -> float | None:
 
 def _seconds(value: int | None, time_base) -> float | None:
     return float(value * time_base) if value is not None and time_base else None
-
-
-def ffmpeg_words(err: BaseException) -> str:
-    """An FFmpeg error as words: its message and FFmpeg's own last log line, without PyAV's
-    ``'<none>' returned 22`` plumbing (e.g. ``Invalid data found when processing input``)."""
-    if isinstance(err, av.FFmpegError):
-        text = err.strerror or type(err).__name__
-        log = getattr(err, "log", None)
-        if log and len(log) >= 3 and log[2]:
-            text += f" ({str(log[2]).strip()})"
-        return text
-    return f"{type(err).__name__}: {err}"

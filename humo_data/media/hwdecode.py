@@ -37,6 +37,7 @@ import numpy as np
 
 from humo_data.devices import no_gpu_hint
 from humo_data.media.encode import X264
+from humo_data.media.errors import ffmpeg_words
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,6 @@ def open_source(
     except av.FFmpegError as err:
         if not isinstance(media, str):
             media.seek(0)
-        from humo_data.media.decode import ffmpeg_words
-
         return av.open(media, **kwargs), f"the CUDA device could not be opened ({ffmpeg_words(err)})"
     video = container.streams.video
     if video and not video[0].codec_context.is_hwaccel:
