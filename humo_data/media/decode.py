@@ -414,14 +414,7 @@ class SourceReader:
         if self.start_seconds:
             self._seek()
         for packet in self._packets(streams):
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as err:
-                if is_retryable(err) and not isinstance(err, av.error.InvalidDataError):
-                    raise
-                self._decode_failed(packet)
-                continue
-            for frame in frames:
+            for frame in self._decode(packet):
                 if packet.stream is self.vstream:
                     if frame.time is None:
                         continue
@@ -446,8 +439,22 @@ class SourceReader:
         if last_t is not None:
             self.damage.finish(last_t + 1.0 / (self._source_fps or self.fps))
         if self._resampler is not None and self.t0 is not None:
-            for out in self._resampler.resample(None):
-                self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
+            self._flush_resampler()
+
+    def _decode(self, packet: av.Packet) -> list:
+        """A packet's frames; a packet the decoder rejects is recorded as damage (none), an I/O error
+        worth retrying is raised."""
+        try:
+            return packet.decode()
+        except av.FFmpegError as err:
+            if is_retryable(err) and not isinstance(err, av.error.InvalidDataError):
+                raise
+            self._decode_failed(packet)
+            return []
+
+    def _flush_resampler(self) -> None:
+        for out in self._resampler.resample(None):
+            self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
 
     def _first_frame_decoded(self, frame: av.VideoFrame) -> None:
         """FFmpeg decides at the first frame whether the GPU decodes the stream: record it."""
@@ -470,19 +477,11 @@ class SourceReader:
             packet = next(self._audio_packets, None)
             if packet is None:
                 if self._resampler is not None:
-                    for out in self._resampler.resample(None):
-                        self.audio.append(out.to_ndarray().reshape(-1), self.audio.end_time)
+                    self._flush_resampler()
                     self._resampler = None
                 self.astream = None
                 return False
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as err:
-                if is_retryable(err) and not isinstance(err, av.error.InvalidDataError):
-                    raise
-                self._decode_failed(packet)
-                continue
-            for frame in frames:
+            for frame in self._decode(packet):
                 self._on_audio(frame)
             if keep is not None and self.audio.end_time - self._audio_kept_from > 2 * keep + 10.0:
                 self._audio_kept_from = self.audio.end_time - keep
