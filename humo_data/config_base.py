@@ -62,8 +62,9 @@ def short_hash(obj: Any) -> str:
 
 #: rows per call of a model stage's CPU default. Its backends work clip by clip on CPU (a clip's
 #: stills already make the faces detector's batch), so a bigger batch only makes the first clip wait
-#: for the batch to fill and the last ones drain through each stage in turn: 1 made the default job
-#: ~10% faster on 2 cores than 4/4/2 (benchmarks/results/whole_job.json). GPU profiles batch.
+#: for the batch to fill and the last ones drain through each stage in turn (1 vs 4/4/2 and 8 for the
+#: quality tasks: ~10% faster in loaded interleaved pairs on 2 cores, within noise on a quiet
+#: machine, peak RSS 3.3 -> 3.0 GiB; benchmarks/results/whole_job.json). GPU profiles batch.
 CPU_BATCH_SIZE = 1
 
 
