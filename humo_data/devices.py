@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -41,6 +42,38 @@ def resolve_device(
     if requested != "auto" or _ray_assigned_gpus():
         _warn_once(backend, requested, library)
     return "cpu"
+
+
+@dataclass(frozen=True)
+class HardwareChoice:
+    """What a worker uses for one job of the cut stage (``libx264``/``h264_nvenc``, ``cpu``/``nvdec``)
+    and why."""
+
+    name: str
+    reason: str
+
+
+def choose_hardware(
+    setting: str, choice: str, *, software: tuple[str, str], hardware: tuple[str, str],
+    preflight: Callable[[], str | None], fallback: str, logger: logging.Logger,
+) -> HardwareChoice:  # fmt: skip
+    """A ``software|auto|hardware`` setting (``clips.encoder``, ``clips.decoder``) resolved on this
+    worker. ``software``/``hardware``: (setting value, name recorded per clip). ``hardware`` fails
+    when ``preflight`` gives a reason (asked for explicitly, a silent CPU path would hide a broken GPU
+    worker); ``auto`` falls back to ``software`` with one log line (``fallback`` says what it does
+    instead), the reason carrying the hint when Ray hid the GPU. Callers cache it per process."""
+    soft_value, soft_name = software
+    hard_value, hard_name = hardware
+    if choice == soft_value:
+        return HardwareChoice(soft_name, f"{setting}={soft_value}")
+    why_not = preflight()
+    if why_not is None:
+        return HardwareChoice(hard_name, "preflight passed")
+    why_not += no_gpu_hint("clips.resources.num_gpus")
+    if choice == hard_value:
+        raise RuntimeError(f"{setting}={hard_value} but {why_not}; use {setting}=auto or {soft_value}")
+    logger.warning("%s=auto: %s on this worker, %s", setting, fallback, why_not)
+    return HardwareChoice(soft_name, f"auto: {why_not}")
 
 
 def no_gpu_hint(share: str) -> str:

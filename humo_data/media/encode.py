@@ -19,7 +19,6 @@ import io
 import logging
 import queue
 import threading
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
@@ -27,19 +26,11 @@ import av
 import numpy as np
 import soundfile as sf
 
-from humo_data.devices import no_gpu_hint
+from humo_data.devices import HardwareChoice, choose_hardware
 
 log = logging.getLogger(__name__)
 
 X264, NVENC = "libx264", "h264_nvenc"
-
-
-@dataclass(frozen=True)
-class EncoderChoice:
-    """The H.264 encoder a worker uses (``video_encoder`` of its clips) and why."""
-
-    name: str  # libx264 | h264_nvenc
-    reason: str
 
 
 def nvenc_preflight(width: int = 256, height: int = 256) -> str | None:
@@ -66,21 +57,11 @@ def nvenc_preflight(width: int = 256, height: int = 256) -> str | None:
 
 
 @cache
-def choose_encoder(choice: str) -> EncoderChoice:
-    """``clips.encoder`` resolved once per worker process: ``x264``; ``nvenc`` (fails when the
-    preflight does: asked for explicitly, a silent CPU encode would hide a broken GPU worker);
-    ``auto`` (NVENC when the preflight passes, else x264 with one log line)."""
-    if choice == "x264":
-        return EncoderChoice(X264, "clips.encoder=x264")
-    why_not = nvenc_preflight()
-    if why_not is not None:
-        why_not += no_gpu_hint("clips.resources.num_gpus")
-    if why_not is None:
-        return EncoderChoice(NVENC, "preflight passed")
-    if choice == "nvenc":
-        raise RuntimeError(f"clips.encoder=nvenc but {why_not}; use clips.encoder=auto or x264")
-    log.warning("clips.encoder=auto: using libx264 on this worker, %s", why_not)
-    return EncoderChoice(X264, f"auto: {why_not}")
+def choose_encoder(choice: str) -> HardwareChoice:
+    """``clips.encoder`` resolved once per worker process (devices.choose_hardware): ``x264``;
+    ``nvenc`` (fails when the preflight does); ``auto`` (NVENC when it passes, else x264)."""
+    return choose_hardware("clips.encoder", choice, software=("x264", X264), hardware=("nvenc", NVENC),
+                           preflight=nvenc_preflight, fallback="using libx264", logger=log)  # fmt: skip
 
 
 class ClipEncoder:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
 from functools import cache
 from typing import BinaryIO
 
@@ -35,7 +34,7 @@ import av
 import av.logging
 import numpy as np
 
-from humo_data.devices import no_gpu_hint
+from humo_data.devices import HardwareChoice, choose_hardware
 from humo_data.media.encode import X264
 from humo_data.media.errors import ffmpeg_words
 
@@ -51,14 +50,6 @@ NVDEC_MAX_THREADS = 4
 CPU_LAYOUT = {"nv12": "yuv420p", "p010le": "yuv420p10le"}
 #: layouts only NVDEC's transfer gives among the decoders it backs (FFmpeg's own give planar ones)
 NVDEC_LAYOUTS = frozenset({"nv12", "p010le", "p016le", "yuv444p16le"})
-
-
-@dataclass(frozen=True)
-class DecoderChoice:
-    """How a worker decodes its sources (``cpu`` or ``nvdec``) and why."""
-
-    name: str
-    reason: str
 
 
 def _cuda():
@@ -126,20 +117,11 @@ def nvdec_preflight() -> str | None:
 
 
 @cache
-def choose_decoder(choice: str) -> DecoderChoice:
-    """``clips.decoder`` resolved once per worker process: ``cpu``; ``nvdec`` (fails when the
-    preflight does: asked for explicitly, a silent CPU decode would hide a broken GPU worker);
-    ``auto`` (NVDEC when the preflight passes, else the CPU with one log line)."""
-    if choice == CPU:
-        return DecoderChoice(CPU, "clips.decoder=cpu")
-    why_not = nvdec_preflight()
-    if why_not is None:
-        return DecoderChoice(NVDEC, "preflight passed")
-    why_not += no_gpu_hint("clips.resources.num_gpus")
-    if choice == NVDEC:
-        raise RuntimeError(f"clips.decoder=nvdec but {why_not}; use clips.decoder=auto or cpu")
-    log.warning("clips.decoder=auto: decoding on the CPU on this worker, %s", why_not)
-    return DecoderChoice(CPU, f"auto: {why_not}")
+def choose_decoder(choice: str) -> HardwareChoice:
+    """``clips.decoder`` resolved once per worker process (devices.choose_hardware): ``cpu``;
+    ``nvdec`` (fails when the preflight does); ``auto`` (NVDEC when it passes, else the CPU)."""
+    return choose_hardware("clips.decoder", choice, software=(CPU, CPU), hardware=(NVDEC, NVDEC),
+                           preflight=nvdec_preflight, fallback="decoding on the CPU", logger=log)  # fmt: skip
 
 
 def open_source(
