@@ -73,7 +73,7 @@ def reserve_per_operator(stages: list[Stage]) -> bool:
 
 
 def configure_data_context(reserve_per_operator: bool) -> None:
-    """Ray Data settings of every curate dataset (the stream and the later phases).
+    """Ray Data settings of the curate stream (later phases in the same process keep them).
 
     ``reserve_per_operator``: Ray Data's per-operator reservations. They keep an operator from
     being starved, but reserve at least one task's resources for every operator of the chain and

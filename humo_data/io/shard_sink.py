@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -98,14 +99,12 @@ class ShardSink:
         if is_clip.any():  # which encoder and decoder made the clips (auto differs per worker)
             for column, key in (("video_encoder", "video_encoders"), ("video_decoder", "video_decoders")):
                 names = batch.column(column).filter(pa.array(is_clip)).to_pylist()
-                stats.setdefault("clips", {})[key] = {n or "unknown": names.count(n) for n in set(names)}
+                stats.setdefault("clips", {})[key] = dict(Counter(n or "unknown" for n in names))
         # sources NVDEC did not decode (clips.decoder), by reason
         done_stats = batch.filter(pa.array(kind == "done")).column("_source_stats").to_pylist()
         fallbacks = [s["decoder_fallback"] for s in done_stats if s and s.get("decoder_fallback")]
         if fallbacks:
-            stats.setdefault("clips", {})["decoder_fallbacks"] = {
-                r: fallbacks.count(r) for r in set(fallbacks)
-            }
+            stats.setdefault("clips", {})["decoder_fallbacks"] = dict(Counter(fallbacks))
         written = int(is_clip.sum() + is_reject.sum())
         stats["write"] = {"rows_in": written, "rows_out": written, "seconds": time.perf_counter() - t0,
                           "cpu_seconds": time.process_time() - c0}  # fmt: skip
