@@ -382,6 +382,15 @@ def clips_per_source(out: Path) -> dict[str, int]:
     return counts
 
 
+def linked_inputs(tmp: Path, files: list[Path]) -> Path:
+    """``tmp/in`` holding a link to each of ``files``: the input folder of a benchmark's runs."""
+    inputs = tmp / "in"
+    inputs.mkdir()
+    for f in files:
+        os.symlink(f.resolve(), inputs / f.name)
+    return inputs
+
+
 def make_long_input(path: Path, minutes: float) -> None:
     seconds = int(minutes * 60)
     run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s=1920x1080:r=25:d={seconds}", "-f", "lavfi", "-i",
@@ -436,10 +445,7 @@ def main(
     extra = ["probe.require_audio=false", f"ray.num_cpus={workers}"]
     with tempfile.TemporaryDirectory(prefix="humo-bench-") as tmp:
         tmp = Path(tmp)
-        inputs = tmp / "in"
-        inputs.mkdir()
-        for f in files:
-            os.symlink(f.resolve(), inputs / f.name)
+        inputs = linked_inputs(tmp, files)
         startup = ray_startup_seconds()
         curates, decodes, passes, no_reserve = [], [], [], []
         for i in range(repeat):

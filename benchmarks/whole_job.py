@@ -47,6 +47,7 @@ from benchmarks.curate_throughput import (  # noqa: E402
     EQUAL_PRIORITY,
     VIDEO_EXT,
     TreeRss,
+    linked_inputs,
     media_seconds,
     run_curate_subprocess,
 )
@@ -183,10 +184,7 @@ def main(
     runs: dict[str, dict[str, list[dict]]] = {name: {r: [] for r in wanted} for name in checkouts}
     with tempfile.TemporaryDirectory(prefix="humo-whole-") as tmp:
         tmp = Path(tmp)
-        inputs = tmp / "in"
-        inputs.mkdir()
-        for f in files:
-            os.symlink(f.resolve(), inputs / f.name)
+        inputs = linked_inputs(tmp, files)
         for i in range(repeat):
             for rung in wanted:
                 for name, where in checkouts.items():
