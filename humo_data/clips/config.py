@@ -119,16 +119,25 @@ class ClipsConfig(StrictModel):
         """Decoder, encoder and audio codec of the cut stage, e.g. ``pyav-libx264+aac``."""
         return f"{self.decoder_backend}-{self.encoder_backend}+aac"
 
+    @property
+    def snap(self) -> int:
+        """Clip lengths are multiples of this plus one (frame_rule 4k+1: 4)."""
+        return 4 if self.frame_rule == "4k+1" else 1
+
+    def frame_bounds(self) -> tuple[int, int]:
+        """Shortest and longest clip in frames (planner.frame_bounds of these settings)."""
+        from humo_data.clips.planner import frame_bounds
+
+        return frame_bounds(self.min_seconds, self.max_seconds, self.fps, self.snap)
+
     @model_validator(mode="after")
     def _bounds(self) -> ClipsConfig:
         if self.min_seconds > self.max_seconds:
             raise ValueError(
                 f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
             )
-        from humo_data.clips.planner import frame_bounds
-
         try:
-            frame_bounds(self.min_seconds, self.max_seconds, self.fps, 4 if self.frame_rule == "4k+1" else 1)
+            self.frame_bounds()
         except ValueError as err:
             raise ValueError(f"{err}; widen min_seconds..max_seconds or set frame_rule=any") from None
         return self

@@ -43,7 +43,6 @@ from humo_data.clips.planner import (
     ClipOpen,
     ClipPlanner,
     ShotTooShort,
-    frame_bounds,
 )
 from humo_data.clips.ranges import (
     RangePart,
@@ -248,9 +247,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         stats = _SourceStats()
         # Outside the per-source try: a GPU codec asked for explicitly (nvenc, nvdec) and missing
         # fails the task, instead of committing every source as a decode_error reject.
-        codecs = _Codecs(
-            choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
-        )
+        codecs = self._codecs()
         try:
             big = (
                 self.config.clips.split_when == "always"
@@ -307,9 +304,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         report = RangeReport(stats=_SourceStats())
         rows: list[Row] = []
         uri = source["source_uri"]
-        codecs = _Codecs(
-            choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
-        )
+        codecs = self._codecs()
         try:
             with (
                 open_media(uri) as media,
@@ -325,10 +320,13 @@ class ClipCutStage(FanOutStage[CutConfig]):
 
     def shot_reject_row(self, source: Row, shot_index: int, start: int, end: int) -> Row:
         """A ``shot_too_short`` row for shot ``shot_index`` spanning frames [start, end)."""
-        cfg = self.config.clips
-        snap = 4 if cfg.frame_rule == "4k+1" else 1
-        min_frames, _ = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
+        min_frames, _ = self.config.clips.frame_bounds()
         return self._shot_reject(source, ShotTooShort(shot_index, start, end), min_frames)
+
+    def _codecs(self) -> _Codecs:
+        return _Codecs(
+            choose_encoder(self.config.clips.encoder).name, choose_decoder(self.config.clips.decoder).name
+        )
 
     def _still_due(self, clip: _OpenClip, index: int) -> bool:
         step = max(1, int(round(self.config.frames.every_seconds * self.config.clips.fps)))
@@ -343,8 +341,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
         ``report`` so that ``clips/ranges.py`` can check it against its neighbours and add up the
         source's bookkeeping (a range yields clips and shot rejects only)."""
         cfg, shots = self.config.clips, self.config.shots
-        snap = 4 if cfg.frame_rule == "4k+1" else 1
-        min_frames, max_frames = frame_bounds(cfg.min_seconds, cfg.max_seconds, cfg.fps, snap)
+        min_frames, max_frames = cfg.frame_bounds()
         detector = build_shot_detector(shots, cfg.fps)
         has_audio = bool(source.get("has_audio"))
         planner = ClipPlanner(
@@ -352,7 +349,7 @@ class ClipCutStage(FanOutStage[CutConfig]):
             max_frames=max_frames,
             margin=int(round(cfg.shot_margin_seconds * cfg.fps)),
             latency=detector.latency,
-            snap=snap,
+            snap=cfg.snap,
         )
         open_clip: _OpenClip | None = None
         pending: list[_PendingClip] = []
